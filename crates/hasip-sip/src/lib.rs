@@ -1,0 +1,16 @@
+//! SIP for ha-sip-rs, sans-IO.
+//!
+//! This crate owns everything SIP: the message layer ([`message`]: our own zero-copy
+//! parser, validation and builder, and stream framing), and — as the signalling issue lands
+//! — transactions, dialogs, registration, digest authentication and SDP offer/answer.
+//!
+//! It never touches a socket, never reads the clock, never spawns and never reads the
+//! environment or files: bytes, `now` and seeds come in as arguments, and bytes, events
+//! and deadlines go out as values. The shell (`crates/hasip`) does the I/O.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod message;
+pub mod rng;
+pub mod transport;

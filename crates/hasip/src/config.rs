@@ -1,0 +1,390 @@
+//! Configuration: ha-sip's add-on options (`/data/options.json`, same schema), an embedded
+//! default for running without a registrar, and command-line overrides.
+//!
+//! Every error names the file, the key path and what is accepted, e.g.
+//! `/data/options.json: sip_global.port: 70000 is out of range (1-65535)`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+/// The configuration used when no file is given: no accounts (so no registrar is
+/// needed), SIP on UDP and TCP port 5060, info-level logs.
+pub const DEFAULT_OPTIONS: &str = include_str!("default_options.json");
+
+/// Where the Supervisor writes the add-on's options.
+pub const ADDON_OPTIONS_PATH: &str = "/data/options.json";
+
+/// The whole configuration, in ha-sip's add-on schema.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// Global SIP settings.
+    pub sip_global: SipGlobal,
+    /// Account 1.
+    pub sip: Account,
+    /// Account 2.
+    pub sip_2: Account,
+    /// Account 3.
+    pub sip_3: Account,
+    /// Text to speech.
+    pub tts: Tts,
+    /// The global webhook.
+    pub webhook: Webhook,
+}
+
+/// `sip_global`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipGlobal {
+    /// Port of the UDP and TCP SIP transports.
+    #[serde(deserialize_with = "de_port")]
+    pub port: u16,
+    /// ha-sip's pjsip log level, 0 (errors only) to 6 (everything).
+    #[serde(deserialize_with = "de_log_level")]
+    pub log_level: u8,
+    /// Comma-separated DNS servers.
+    pub name_server: String,
+    /// Directory of the audio cache.
+    pub cache_dir: String,
+    /// ha-sip's global flags (`--tls`, `--udp off`, …).
+    pub global_options: String,
+    /// Address the SIP transports bind to (ha-sip-rs addition; ha-sip binds every address).
+    #[serde(deserialize_with = "de_ip")]
+    pub bind_address: IpAddr,
+}
+
+impl Default for SipGlobal {
+    fn default() -> Self {
+        Self {
+            port: 5060,
+            log_level: 3,
+            name_server: String::new(),
+            cache_dir: String::new(),
+            global_options: String::new(),
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+        }
+    }
+}
+
+/// How incoming calls are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnswerMode {
+    /// Ring and report, never answer by itself.
+    #[default]
+    Listen,
+    /// Answer, then run the incoming-call menu.
+    Accept,
+}
+
+impl<'de> Deserialize<'de> for AnswerMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.to_ascii_lowercase().as_str() {
+            "listen" => Ok(Self::Listen),
+            "accept" => Ok(Self::Accept),
+            _ => Err(de::Error::custom(format_args!(
+                "unknown answer mode {s:?}; accepted values: \"listen\", \"accept\""
+            ))),
+        }
+    }
+}
+
+/// A secret that never appears in logs or debug output.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// `sip`, `sip_2`, `sip_3`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Account {
+    /// Whether the account is used.
+    pub enabled: bool,
+    /// REGISTER target; empty means no registration.
+    pub registrar_uri: String,
+    /// The account identity (From).
+    pub id_uri: String,
+    /// Digest realm; `*` matches any.
+    pub realm: String,
+    /// Digest user.
+    pub user_name: String,
+    /// Digest password.
+    pub password: Secret,
+    /// Incoming-call handling.
+    pub answer_mode: AnswerMode,
+    /// Seconds between the call being confirmed and "established".
+    #[serde(deserialize_with = "de_settle_time")]
+    pub settle_time: f64,
+    /// YAML file with the incoming-call menu and filters.
+    pub incoming_call_file: String,
+    /// ha-sip's per-account flags (`--proxy`, `--ice off`, …).
+    pub options: String,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            registrar_uri: String::new(),
+            id_uri: String::new(),
+            realm: "*".to_owned(),
+            user_name: String::new(),
+            password: Secret::default(),
+            answer_mode: AnswerMode::Listen,
+            settle_time: 1.0,
+            incoming_call_file: String::new(),
+            options: String::new(),
+        }
+    }
+}
+
+/// `tts`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tts {
+    /// TTS entity, e.g. `tts.piper`.
+    pub engine_id: String,
+    /// Deprecated alternative to `engine_id`.
+    pub platform: String,
+    /// Language; empty means `en`.
+    pub language: String,
+    /// Voice, sent as `options.voice` when set.
+    pub voice: String,
+    /// List engines and voices at start-up.
+    pub debug_print: bool,
+}
+
+impl Default for Tts {
+    fn default() -> Self {
+        Self {
+            engine_id: String::new(),
+            platform: String::new(),
+            language: "en".to_owned(),
+            voice: String::new(),
+            debug_print: false,
+        }
+    }
+}
+
+/// `webhook`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Webhook {
+    /// The global webhook id.
+    pub id: String,
+}
+
+impl Default for Webhook {
+    fn default() -> Self {
+        Self {
+            id: "sip_call_webhook_id".to_owned(),
+        }
+    }
+}
+
+fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let n = i64::deserialize(d).map_err(|e| {
+        de::Error::custom(format_args!("{e}; expected a port number from 1 to 65535"))
+    })?;
+    u16::try_from(n)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| de::Error::custom(format_args!("{n} is out of range (1-65535)")))
+}
+
+fn de_log_level<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = i64::deserialize(d)
+        .map_err(|e| de::Error::custom(format_args!("{e}; expected a log level from 0 to 6")))?;
+    u8::try_from(n)
+        .ok()
+        .filter(|l| *l <= 6)
+        .ok_or_else(|| de::Error::custom(format_args!("{n} is out of range (0-6)")))
+}
+
+fn de_settle_time<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let n = f64::deserialize(d)
+        .map_err(|e| de::Error::custom(format_args!("{e}; expected seconds, e.g. 1 or 0.5")))?;
+    if n.is_finite() && (0.0..=3600.0).contains(&n) {
+        Ok(n)
+    } else {
+        Err(de::Error::custom(format_args!(
+            "{n} is out of range (0-3600 seconds)"
+        )))
+    }
+}
+
+fn de_ip<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(|_| {
+        de::Error::custom(format_args!(
+            "{s:?} is not an IP address (e.g. \"0.0.0.0\", \"127.0.0.1\" or \"::\")"
+        ))
+    })
+}
+
+/// Removes `null` values, which the Supervisor and bashio produce for deleted optional
+/// keys, so that they read as absent (the default) rather than as the text "null".
+fn strip_nulls(v: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = v {
+        map.retain(|_, v| !v.is_null());
+        map.values_mut().for_each(strip_nulls);
+    }
+}
+
+/// Reads options from JSON text; `origin` names the source in errors.
+pub fn parse_options(text: &str, origin: &str) -> anyhow::Result<Options> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("{origin}: not valid JSON"))?;
+    strip_nulls(&mut value);
+    if !value.is_object() {
+        bail!(
+            "{origin}: expected a JSON object with sip_global, sip, sip_2, sip_3, tts and webhook"
+        );
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        let hint = suggestion(&inner)
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        if path == "." {
+            anyhow::anyhow!("{origin}: {inner}{hint}")
+        } else {
+            anyhow::anyhow!("{origin}: {path}: {inner}{hint}")
+        }
+    })
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" message, the closest known key.
+fn suggestion(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let candidates = rest.split('`').skip(1).step_by(2);
+    candidates
+        .map(|c| (edit_distance(unknown, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| c.to_owned())
+}
+
+/// Levenshtein distance, for suggestions on short keys.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Reads the options file at `path`.
+pub fn load_file(path: &Path) -> anyhow::Result<Options> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration {}", path.display()))?;
+    parse_options(&text, &path.display().to_string())
+}
+
+/// Which configuration to use: an explicit file, the add-on's options when running under
+/// the Supervisor, or the embedded default.
+pub fn load(explicit: Option<&Path>) -> anyhow::Result<(Options, String)> {
+    if let Some(p) = explicit {
+        return Ok((load_file(p)?, p.display().to_string()));
+    }
+    let addon = PathBuf::from(ADDON_OPTIONS_PATH);
+    if addon.exists() {
+        return Ok((load_file(&addon)?, ADDON_OPTIONS_PATH.to_owned()));
+    }
+    Ok((
+        parse_options(DEFAULT_OPTIONS, "embedded default")?,
+        "embedded default".to_owned(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match parse_options(text, "t.json") {
+            Ok(o) => panic!("accepted: {o:?}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn embedded_default_has_no_account() {
+        let o = parse_options(DEFAULT_OPTIONS, "d").unwrap();
+        assert_eq!(o.sip_global.port, 5060);
+        assert!(!o.sip.enabled && !o.sip_2.enabled && !o.sip_3.enabled);
+        assert_eq!(o.tts.language, "en");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            err(r#"{"sip_global": {"port": 70000}}"#),
+            "t.json: sip_global.port: 70000 is out of range (1-65535)"
+        );
+        let e = err(r#"{"sip_global": {"prot": 5060}}"#);
+        assert!(
+            e.starts_with("t.json: sip_global.prot: unknown field `prot`"),
+            "{e}"
+        );
+        assert!(e.ends_with("(did you mean `port`?)"), "{e}");
+        let e = err(r#"{"sip": {"enabled": "maybe"}}"#);
+        assert!(
+            e.starts_with("t.json: sip.enabled: invalid type: string"),
+            "{e}"
+        );
+        let e = err(r#"{"sip_2": {"answer_mode": "auto"}}"#);
+        assert!(
+            e.contains("sip_2.answer_mode") && e.contains("\"listen\", \"accept\""),
+            "{e}"
+        );
+        let e = err(r#"{"mqtt_typo": {}}"#);
+        assert!(e.contains("unknown field `mqtt_typo`"), "{e}");
+        let e = err("{not json");
+        assert!(e.starts_with("t.json: not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn nulls_read_as_defaults_and_answer_mode_ignores_case() {
+        let o = parse_options(
+            r#"{"tts": {"voice": null, "platform": null}, "sip": {"answer_mode": "ACCEPT"}}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(o.tts.voice, "");
+        assert_eq!(o.sip.answer_mode, AnswerMode::Accept);
+    }
+
+    #[test]
+    fn password_is_never_printed() {
+        let o = parse_options(r#"{"sip": {"password": "hunter2"}}"#, "t").unwrap();
+        assert!(!format!("{o:?}").contains("hunter2"));
+        assert_eq!(o.sip.password.expose(), "hunter2");
+    }
+}

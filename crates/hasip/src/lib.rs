@@ -1,0 +1,9 @@
+//! The ha-sip-rs shell: configuration, the tokio loop that owns the engine and every
+//! socket, and logging. Protocol logic lives in the pure crates; this crate only moves
+//! bytes between them and the world, and is the only one that reads the clock.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod shell;
+mod stdin;
+mod tcp;

@@ -1,0 +1,128 @@
+//! The real `hasip` binary, started on 127.0.0.1 with a port of its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use crate::process::Guard;
+use crate::workdir::WorkDir;
+use crate::{ports, raw, wait_for};
+
+/// Path of the `hasip` binary built for this test run (`HASIP_BIN` overrides).
+///
+/// # Panics
+/// When the binary has not been built.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("HASIP_BIN") {
+        return PathBuf::from(p);
+    }
+    // Test binaries live in target/<profile>/deps; the gateway in target/<profile>.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("hasip"))
+        .unwrap_or_default();
+    assert!(
+        bin.is_file(),
+        "{} not found: build it first (`cargo build -p hasip`; ./build.sh test does this)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running gateway, stopped (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Gateway {
+    /// Its SIP address (UDP and TCP).
+    pub sip: SocketAddr,
+    process: Guard,
+    log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts the gateway with its embedded default configuration on a free port and
+    /// waits until it answers OPTIONS.
+    pub fn start(dir: &WorkDir) -> Self {
+        Self::start_with(dir, None, &[])
+    }
+
+    /// Starts the gateway with `options` (written as the options file) and extra flags.
+    ///
+    /// # Panics
+    /// When the gateway does not come up within 10 s; its log is attached to the failure.
+    pub fn start_with(dir: &WorkDir, options: Option<&serde_json::Value>, args: &[&str]) -> Self {
+        let mut last_log = PathBuf::new();
+        // A port can be taken between our check and the gateway's bind; try again then.
+        for attempt in 0..3 {
+            let port = ports::free_port();
+            let log = dir.file(&format!("hasip-{port}.log"));
+            let mut cmd = Command::new(binary());
+            cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
+            if let Some(o) = options {
+                let path = dir.file(&format!("options-{port}.json"));
+                std::fs::write(&path, o.to_string())
+                    .unwrap_or_else(|e| panic!("write options: {e}"));
+                cmd.arg("--config").arg(&path);
+            }
+            cmd.args(args);
+            let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
+            let err = out.try_clone().unwrap_or_else(|e| panic!("clone log: {e}"));
+            let child = cmd
+                .stdin(Stdio::piped())
+                .stdout(out)
+                .stderr(err)
+                .env_remove("RUST_LOG")
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));
+            dir.attach_log(log.clone());
+            let mut gw = Self {
+                sip: SocketAddr::from(([127, 0, 0, 1], port)),
+                process: Guard::new("hasip", child),
+                log: log.clone(),
+            };
+            let up = wait_for(Duration::from_secs(10), Duration::from_millis(5), || {
+                if gw.process.try_status().is_some() {
+                    return Some(false);
+                }
+                let probe = raw::options(gw.sip, "UDP", &format!("ready{attempt}"));
+                raw::udp_exchange(gw.sip, &probe, Duration::from_millis(100)).map(|_| true)
+            });
+            match up {
+                Some(true) => return gw,
+                Some(false) if gw.log_text().contains("cannot bind") => {
+                    last_log = log;
+                    continue;
+                }
+                _ => panic!("gateway did not come up; log: {}", gw.log_text()),
+            }
+        }
+        panic!(
+            "gateway could not bind a port; last log {}",
+            last_log.display()
+        );
+    }
+
+    /// The gateway's output so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The process.
+    pub fn process(&mut self) -> &mut Guard {
+        &mut self.process
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.process.try_status().is_none()
+    }
+
+    /// Stops the gateway (SIGTERM) and returns how it exited.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        self.process.stop(Duration::from_secs(5))
+    }
+}

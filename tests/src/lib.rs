@@ -1,0 +1,48 @@
+//! The test harness of ha-sip-rs: start the real `hasip` binary and real peers on
+//! 127.0.0.1 with ports chosen per test (so tests run in parallel), stop every process by
+//! its own pid even when a test fails, wait on events with deadlines, and attach peer logs
+//! to a failing test's output.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stderr)] // a failing test's logs go to its (captured) stderr
+
+pub mod gateway;
+pub mod ports;
+pub mod process;
+pub mod raw;
+pub mod sipp;
+pub mod workdir;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// Polls `cond` every `step` until it returns `Some` or `timeout` passes.
+///
+/// This is the only way tests wait: on a condition, with a deadline; never a bare sleep.
+pub fn wait_for<T>(
+    timeout: Duration,
+    step: Duration,
+    mut cond: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(step);
+    }
+}
+
+/// True when `program` can be run (found on PATH).
+pub fn have(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}

@@ -1,0 +1,81 @@
+//! A raw SIP client for black-box checks that need exact bytes: send one message over UDP
+//! or TCP and read back what comes, with a deadline.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Fills the `{port}` placeholder with the local port and sends over UDP; returns the first
+/// answer that is not a `100 Trying`, or `None` when nothing comes within `timeout`.
+pub fn udp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> Option<String> {
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
+    let port = sock.local_addr().ok()?.port();
+    let payload = message.replace("{port}", &port.to_string());
+    sock.send_to(payload.as_bytes(), target).ok()?;
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("SIP/2.0 100 ") {
+            return Some(text);
+        }
+    }
+}
+
+/// Like [`udp_exchange`], over a fresh TCP connection.
+pub fn tcp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&target, timeout).ok()?;
+    let port = s.local_addr().ok()?.port();
+    let payload = message.replace("{port}", &port.to_string());
+    s.write_all(payload.as_bytes()).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if let Some(end) = find(&got, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).into_owned();
+            if !head.starts_with("SIP/2.0 100 ") {
+                return Some(head + "\r\n\r\n");
+            }
+            got.drain(..end + 4);
+        }
+    }
+    None
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+/// An OPTIONS request; `{port}` is filled in with the sender's port.
+pub fn options(target: SocketAddr, transport: &str, call_id: &str) -> String {
+    format!(
+        "OPTIONS sip:probe@{target} SIP/2.0\r\n\
+Via: SIP/2.0/{transport} 127.0.0.1:{{port}};branch=z9hG4bK-{call_id};rport\r\n\
+From: <sip:probe@127.0.0.1>;tag={call_id}\r\nTo: <sip:hasip@{target}>\r\n\
+Call-ID: {call_id}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\
+Contact: <sip:probe@127.0.0.1:{{port}}>\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// The status code of a response text.
+pub fn status(response: &str) -> Option<u16> {
+    response.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
+}
+
+/// The value of the first header `name` (case-insensitive) in a response text.
+pub fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.lines().skip(1).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}

@@ -1,0 +1,306 @@
+//! Architecture rules, checked on every `cargo test` rather than remembered
+//! (rust-analyzer's tidy test). See ARCHITECTURE.md, "Invariants".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use hasip_tests::workspace_root;
+use serde_json::Value;
+
+/// Pure (sans-IO) crates: no runtime, sockets, clock, threads or files.
+const PURE: [&str; 5] = [
+    "hasip-sip",
+    "hasip-media",
+    "hasip-audio",
+    "hasip-menu",
+    "hasip-engine",
+];
+
+/// Crates that must never appear anywhere in a pure crate's dependency tree.
+const FORBIDDEN_IN_PURE: [&str; 14] = [
+    "tokio",
+    "tokio-util",
+    "tokio-rustls",
+    "mio",
+    "socket2",
+    "reqwest",
+    "hyper",
+    "h2",
+    "rumqttc",
+    "async-std",
+    "smol",
+    "async-io",
+    "hickory-resolver",
+    "tracing-subscriber",
+];
+
+/// Internal dependency edges allowed by the design (ARCHITECTURE.md, "Code map").
+fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
+    BTreeMap::from([
+        ("hasip-sip", &[][..]),
+        ("hasip-media", &[][..]),
+        ("hasip-audio", &[][..]),
+        ("hasip-menu", &[][..]),
+        (
+            "hasip-engine",
+            &["hasip-sip", "hasip-media", "hasip-menu"][..],
+        ),
+        (
+            "hasip-bus",
+            &["hasip-engine", "hasip-sip", "hasip-menu"][..],
+        ),
+        ("hasip-ha", &["hasip-audio"][..]),
+        (
+            "hasip",
+            &[
+                "hasip-sip",
+                "hasip-media",
+                "hasip-audio",
+                "hasip-menu",
+                "hasip-engine",
+                "hasip-bus",
+                "hasip-ha",
+            ][..],
+        ),
+        (
+            "hasip-tests",
+            &[
+                "hasip-sip",
+                "hasip-media",
+                "hasip-audio",
+                "hasip-menu",
+                "hasip-engine",
+                "hasip-bus",
+                "hasip-ha",
+                "hasip",
+            ][..],
+        ),
+    ])
+}
+
+/// The host triple, so that `cargo metadata` resolves for this platform only (and needs no
+/// download of crates that only Windows or macOS builds use).
+fn host_triple() -> String {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("run rustc -vV");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .expect("rustc -vV names the host")
+}
+
+fn metadata() -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--offline",
+            "--filter-platform",
+        ])
+        .arg(host_triple())
+        .current_dir(workspace_root())
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("cargo metadata JSON")
+}
+
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// Package id -> name, and id -> ids of its normal (non-dev, non-build) dependencies.
+fn graph(meta: &Value) -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>>) {
+    let names = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (str_of(&p["id"]).to_owned(), str_of(&p["name"]).to_owned()))
+        .collect();
+    let mut deps = BTreeMap::new();
+    for node in meta["resolve"]["nodes"].as_array().into_iter().flatten() {
+        let normal: Vec<String> = node["deps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| {
+                d["dep_kinds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|k| k["kind"].is_null())
+            })
+            .map(|d| str_of(&d["pkg"]).to_owned())
+            .collect();
+        deps.insert(str_of(&node["id"]).to_owned(), normal);
+    }
+    (names, deps)
+}
+
+#[test]
+fn pure_crates_have_no_runtime_or_socket_crate_in_their_whole_tree() {
+    let meta = metadata();
+    let (names, deps) = graph(&meta);
+    for pure in PURE {
+        let root = names
+            .iter()
+            .find(|(_, n)| n.as_str() == pure)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("{pure} is not in the workspace"));
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            stack.extend(deps.get(&id).cloned().unwrap_or_default());
+        }
+        let bad: Vec<&str> = seen
+            .iter()
+            .filter_map(|id| names.get(id).map(String::as_str))
+            .filter(|n| FORBIDDEN_IN_PURE.contains(n))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{pure} is pure but its dependency tree has {bad:?}"
+        );
+    }
+}
+
+#[test]
+fn internal_dependencies_follow_the_design() {
+    let meta = metadata();
+    let allowed = allowed_edges();
+    let members: Vec<&Value> = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| str_of(&p["name"]).starts_with("hasip"))
+        .collect();
+    assert_eq!(
+        members.len(),
+        allowed.len(),
+        "a crate was added or removed: update the design, ARCHITECTURE.md and this test"
+    );
+    for p in members {
+        let name = str_of(&p["name"]);
+        let ok = allowed
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is not in the design"));
+        for d in p["dependencies"].as_array().into_iter().flatten() {
+            let dep = str_of(&d["name"]);
+            let is_dev = str_of(&d["kind"]) == "dev";
+            if dep.starts_with("hasip") && !is_dev {
+                assert!(
+                    ok.contains(&dep),
+                    "{name} -> {dep} goes against the design's dependency direction"
+                );
+            }
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn pure_crates_forbid_clock_threads_and_sockets_in_clippy() {
+    let root = workspace_root();
+    let first = read(&root.join("crates/hasip-sip/clippy.toml"));
+    for needed in [
+        "std::time::Instant::now",
+        "std::time::SystemTime::now",
+        "std::thread::spawn",
+        "std::net::UdpSocket",
+        "std::net::TcpStream",
+        "std::net::TcpListener",
+    ] {
+        assert!(
+            first.contains(needed),
+            "crates/hasip-sip/clippy.toml does not forbid {needed}"
+        );
+    }
+    for pure in PURE {
+        let text = read(&root.join(format!("crates/{pure}/clippy.toml")));
+        assert_eq!(
+            text, first,
+            "crates/{pure}/clippy.toml differs from hasip-sip's (clippy reads only the nearest file)"
+        );
+    }
+}
+
+#[test]
+fn every_crate_inherits_the_workspace_lints_and_forbids_unsafe() {
+    let root = workspace_root();
+    let mut dirs: Vec<_> = std::fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    dirs.push(root.join("tests"));
+    for dir in dirs {
+        let manifest = read(&dir.join("Cargo.toml"));
+        assert!(
+            manifest.contains("[lints]\nworkspace = true"),
+            "{}: add `[lints] workspace = true`",
+            dir.display()
+        );
+        let lib = dir.join("src/lib.rs");
+        let main = dir.join("src/main.rs");
+        let entry = if lib.is_file() { lib } else { main };
+        assert!(
+            read(&entry).contains("#![forbid(unsafe_code)]"),
+            "{}: add #![forbid(unsafe_code)]",
+            entry.display()
+        );
+    }
+}
+
+#[test]
+fn docs_and_ci_agree_with_the_code() {
+    let root = workspace_root();
+    let arch = read(&root.join("ARCHITECTURE.md"));
+    for name in allowed_edges().keys() {
+        if *name != "hasip-tests" {
+            assert!(
+                arch.contains(&format!("crates/{name}")),
+                "ARCHITECTURE.md does not describe crates/{name}"
+            );
+        }
+    }
+    for pure in PURE {
+        assert!(arch.contains(pure), "ARCHITECTURE.md does not list {pure}");
+    }
+    let readme = read(&root.join("README.md"));
+    let ci = read(&root.join(".ci/run"));
+    assert!(
+        readme.contains("./build.sh test"),
+        "README.md must give the test command"
+    );
+    assert!(
+        readme.contains("./build.sh run"),
+        "README.md must give the run command"
+    );
+    assert!(
+        ci.lines()
+            .any(|l| l.trim_start().starts_with("exec ./build.sh test")
+                || l.trim() == "./build.sh test"),
+        ".ci/run must call the README's test command"
+    );
+    assert!(
+        root.join("docs/compatibility.md").is_file(),
+        "docs/compatibility.md is missing"
+    );
+}
