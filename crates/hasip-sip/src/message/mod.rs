@@ -19,6 +19,7 @@ pub mod values;
 use std::fmt;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 
 pub use header::HeaderName;
 pub use method::Method;
@@ -136,12 +137,23 @@ enum StartLine {
 /// A parsed SIP message. Cheap to clone (reference-counted bytes plus a header index).
 #[derive(Clone)]
 pub struct Message {
-    head: Bytes,
+    head: ByteString,
     start: StartLine,
     headers: Vec<RawHeader>,
     body: Bytes,
     after_head: u32,
     defect: Option<Defect>,
+    /// The fields every transaction lookup needs, read once (by validation or on first use).
+    core: std::cell::OnceCell<Core>,
+}
+
+/// Transaction-key fields, as spans into the head.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Core {
+    branch: Option<Span>,
+    from_tag: Option<Span>,
+    to_tag: Option<Span>,
+    cseq: Option<(u32, Method)>,
 }
 
 /// One header line as found in the message.
@@ -156,43 +168,43 @@ pub struct HeaderRef<'a> {
 }
 
 /// Finds the end of the header section: the index of the blank line's first byte and the
-/// index where the body starts.
-fn find_head_end(b: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while let Some(off) = b[i..].iter().position(|&c| c == b'\n') {
-        let nl = i + off;
+/// index where the body starts (CRLF CRLF; a bare LF LF is tolerated), and whether any
+/// header line is folded (a line break followed by white space).
+fn find_head_end(b: &[u8]) -> (Option<(usize, usize)>, bool) {
+    let mut folded = false;
+    for nl in memchr::memchr_iter(b'\n', b) {
         match b.get(nl + 1) {
-            Some(b'\n') => return Some((nl + 1, nl + 2)),
-            Some(b'\r') if b.get(nl + 2) == Some(&b'\n') => return Some((nl + 1, nl + 3)),
-            _ => i = nl + 1,
+            Some(b'\n') => return (Some((nl + 1, nl + 2)), folded),
+            Some(b'\r') if b.get(nl + 2) == Some(&b'\n') => {
+                return (Some((nl + 1, nl + 3)), folded);
+            }
+            Some(b' ' | b'\t') => folded = true,
+            _ => {}
         }
     }
-    None
+    (None, folded)
 }
 
 /// Makes the head safe to index as text: invalid UTF-8 bytes become `?` and folded lines
 /// (a line break followed by white space) become spaces. Both keep every offset in place,
-/// so the spans found later are valid for the original and the repaired text alike.
-fn repair_head(head: Bytes) -> Bytes {
-    let folded = head.windows(2).any(|w| w[0] == b'\n' && is_wsp(w[1]));
-    let utf8_ok = std::str::from_utf8(&head).is_ok();
-    if !folded && utf8_ok {
-        return head;
+/// so the spans found later are valid for the original and the repaired text alike. The
+/// common case (valid, unfolded) costs one UTF-8 check and two searches, and no copy.
+fn repair_head(head: Bytes, folded: bool) -> ByteString {
+    if !folded && let Ok(s) = ByteString::try_from(head.clone()) {
+        return s;
     }
     let mut v = head.to_vec();
-    if !utf8_ok {
-        let mut i = 0;
-        while i < v.len() {
-            match std::str::from_utf8(&v[i..]) {
-                Ok(_) => break,
-                Err(e) => {
-                    let bad = i + e.valid_up_to();
-                    let n = e.error_len().unwrap_or(v.len() - bad);
-                    for c in &mut v[bad..bad + n] {
-                        *c = b'?';
-                    }
-                    i = bad + n;
+    let mut i = 0;
+    while i < v.len() {
+        match std::str::from_utf8(&v[i..]) {
+            Ok(_) => break,
+            Err(e) => {
+                let bad = i + e.valid_up_to();
+                let n = e.error_len().unwrap_or(v.len() - bad);
+                for c in &mut v[bad..bad + n] {
+                    *c = b'?';
                 }
+                i = bad + n;
             }
         }
     }
@@ -206,7 +218,20 @@ fn repair_head(head: Bytes) -> Bytes {
             }
         }
     }
-    Bytes::from(v)
+    // Every invalid sequence was replaced by ASCII, so this cannot fail; an empty head is
+    // the safe answer if it ever did.
+    String::from_utf8(v)
+        .map(ByteString::from)
+        .unwrap_or_default()
+}
+
+/// Trims spaces and tabs at the end of `b[..end]`.
+#[inline]
+fn trim_end_wsp(b: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r') {
+        end -= 1;
+    }
+    end
 }
 
 impl Message {
@@ -228,49 +253,52 @@ impl Message {
             .position(|&b| b != b'\r' && b != b'\n')
             .ok_or(ParseError::Empty)?;
         let data = data.slice(lead..);
-        let (head_len, body_start) = find_head_end(&data).unwrap_or((data.len(), data.len()));
-        let head = repair_head(data.slice(..head_len));
+        let (end, folded) = find_head_end(&data);
+        let (head_len, body_start) = end.unwrap_or((data.len(), data.len()));
+        let head = repair_head(data.slice(..head_len), folded);
         let rest = data.slice(body_start..);
-        let text = std::str::from_utf8(&head).map_err(|_| ParseError::NotSip)?;
+        let text: &str = &head;
+        let b = text.as_bytes();
 
-        let line_end = text.find('\n').unwrap_or(text.len());
-        let line = text[..line_end]
-            .strip_suffix('\r')
-            .unwrap_or(&text[..line_end]);
+        let line_end = memchr::memchr(b'\n', b).unwrap_or(b.len());
+        // Trailing spaces stay: validation answers them with 400 (RFC 4475 §3.1.2.10).
+        let line = text.get(..line_end).unwrap_or("");
+        let line = line.strip_suffix('\r').unwrap_or(line);
         let start = parse_start_line(line)?;
 
-        let mut headers = Vec::with_capacity(16);
+        let mut headers = Vec::with_capacity(24);
         let mut defect = None;
-        let mut pos = (line_end + 1).min(text.len());
-        while pos < text.len() {
-            let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
-            let raw_line = &text[pos..end];
-            let l = raw_line.strip_suffix('\r').unwrap_or(raw_line);
+        let mut pos = (line_end + 1).min(b.len());
+        while pos < b.len() {
+            let end = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
             let line_start = pos;
             pos = end + 1;
-            if l.trim_matches([' ', '\t']).is_empty() {
+            let l_end = trim_end_wsp(b, line_start, end);
+            if l_end == line_start || b[line_start..l_end].iter().all(|&c| is_wsp(c)) {
                 continue;
             }
             if headers.len() >= limits.max_headers {
                 defect.get_or_insert(Defect::TooManyHeaders);
                 break;
             }
-            let Some(colon) = l.find(':') else {
+            let Some(colon) = memchr::memchr(b':', &b[line_start..l_end]).map(|c| line_start + c)
+            else {
                 defect.get_or_insert(Defect::HeaderWithoutColon);
                 continue;
             };
-            let name = l[..colon].trim_end_matches([' ', '\t']);
-            if !is_token(name) {
+            let name_end = trim_end_wsp(b, line_start, colon);
+            let Some(name) = text.get(line_start..name_end).filter(|n| is_token(n)) else {
                 defect.get_or_insert(Defect::BadHeaderName);
                 continue;
+            };
+            let mut v_start = colon + 1;
+            while v_start < l_end && is_wsp(b[v_start]) {
+                v_start += 1;
             }
-            let value = &l[colon + 1..];
-            let v_start = colon + 1 + (value.len() - value.trim_start_matches([' ', '\t']).len());
-            let v_end = colon + 1 + value.trim_end_matches([' ', '\t', '\r']).len();
             headers.push(RawHeader {
                 name: HeaderName::parse(name),
-                name_at: Span::new(line_start, line_start + name.len()),
-                value_at: Span::new(line_start + v_start, line_start + v_end.max(v_start)),
+                name_at: Span::new(line_start, name_end),
+                value_at: Span::new(v_start, l_end.max(v_start)),
             });
         }
 
@@ -281,6 +309,7 @@ impl Message {
             body: Bytes::new(),
             after_head: rest.len() as u32,
             defect,
+            core: std::cell::OnceCell::new(),
         };
         msg.body = match msg.content_length() {
             Some(Ok(n)) if (n as usize) <= rest.len() => rest.slice(..n as usize),
@@ -289,8 +318,11 @@ impl Message {
         Ok(msg)
     }
 
+    #[inline]
     fn str_at(&self, s: Span) -> &str {
-        std::str::from_utf8(&self.head[s.start as usize..s.end as usize]).unwrap_or("")
+        self.head
+            .get(s.start as usize..s.end as usize)
+            .unwrap_or("")
     }
 
     /// True for a request.
@@ -407,6 +439,74 @@ impl Message {
     /// Every Via value, top first.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, ValueError>> {
         self.values(HeaderName::Via).map(|r| r.and_then(Via::parse))
+    }
+
+    /// The span of `part`, a slice of this message's head.
+    fn span_of(&self, part: &str) -> Option<Span> {
+        let base = self.head.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).checked_sub(base)?;
+        let end = start + part.len();
+        (end <= self.head.len()).then(|| Span::new(start, end))
+    }
+
+    /// Records the transaction-key fields (validation calls this with what it parsed).
+    pub(crate) fn set_core(
+        &self,
+        via: Option<&Via<'_>>,
+        from: Option<&NameAddr<'_>>,
+        to: Option<&NameAddr<'_>>,
+        cseq: Option<&CSeq>,
+    ) {
+        let _ = self.core.set(Core {
+            branch: via.and_then(|v| v.branch()).and_then(|b| self.span_of(b)),
+            from_tag: from.and_then(|f| f.tag()).and_then(|t| self.span_of(t)),
+            to_tag: to.and_then(|t| t.tag()).and_then(|t| self.span_of(t)),
+            cseq: cseq.map(|c| (c.seq, c.method.clone())),
+        });
+    }
+
+    fn core(&self) -> &Core {
+        self.core.get_or_init(|| {
+            let via = self.top_via().and_then(Result::ok);
+            let from = self.from().and_then(Result::ok);
+            let to = self.to().and_then(Result::ok);
+            let cseq = self.cseq().and_then(Result::ok);
+            Core {
+                branch: via
+                    .as_ref()
+                    .and_then(|v| v.branch())
+                    .and_then(|b| self.span_of(b)),
+                from_tag: from
+                    .as_ref()
+                    .and_then(|f| f.tag())
+                    .and_then(|t| self.span_of(t)),
+                to_tag: to
+                    .as_ref()
+                    .and_then(|t| t.tag())
+                    .and_then(|t| self.span_of(t)),
+                cseq: cseq.map(|c| (c.seq, c.method)),
+            }
+        })
+    }
+
+    /// The `branch` of the topmost Via (read once, then cached).
+    pub fn branch(&self) -> Option<&str> {
+        self.core().branch.map(|s| self.str_at(s))
+    }
+
+    /// The From tag (read once, then cached).
+    pub fn from_tag(&self) -> Option<&str> {
+        self.core().from_tag.map(|s| self.str_at(s))
+    }
+
+    /// The To tag (read once, then cached).
+    pub fn to_tag(&self) -> Option<&str> {
+        self.core().to_tag.map(|s| self.str_at(s))
+    }
+
+    /// CSeq number and method (read once, then cached).
+    pub fn cseq_parts(&self) -> Option<(u32, &Method)> {
+        self.core().cseq.as_ref().map(|(n, m)| (*n, m))
     }
 
     /// The topmost Via.
@@ -552,9 +652,16 @@ impl<'a> Iterator for ValueSplit<'a> {
     }
 }
 
+/// `SIP/` in any case, compared as bytes (the text may hold multi-byte characters anywhere).
+fn starts_with_sip_slash(s: &str) -> bool {
+    s.as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+}
+
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let base = 0usize;
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    if starts_with_sip_slash(line) {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         let sp = line.find(' ').ok_or(ParseError::NotSip)?;
         let rest = &line[sp + 1..];
@@ -592,7 +699,7 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         (last, Span::new(last + 1, line.len()))
     };
     let v = &line[version_span.start as usize..version_span.end as usize];
-    if v.len() < 4 || !v[..4].eq_ignore_ascii_case("SIP/") || uri_end <= first {
+    if !starts_with_sip_slash(v) || uri_end <= first {
         return Err(ParseError::NotSip);
     }
     Ok(StartLine::Request {

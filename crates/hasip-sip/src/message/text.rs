@@ -6,73 +6,87 @@
 
 use std::borrow::Cow;
 
+/// Builds a 256-entry membership table at compile time.
+const fn table(alnum: bool, extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if alnum && b.is_ascii_alphanumeric() {
+            t[c] = true;
+        }
+        c += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+static TOKEN: [bool; 256] = table(true, b"-.!%*_+`'~");
+static WORD: [bool; 256] = table(true, b"-.!%*_+`'~()<>:\\\"/[]?{}");
+static UNRESERVED: [bool; 256] = table(true, b"-_.!~*'()");
+
 /// RFC 3261 `token` characters: `alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"`.
-pub(crate) const fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+#[inline]
+pub(crate) fn is_token_char(b: u8) -> bool {
+    TOKEN[b as usize]
 }
 
 /// True when `s` is a non-empty RFC 3261 `token`.
+#[inline]
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
 /// RFC 3261 `word` characters (Call-ID): token characters plus `( ) < > : \ " / [ ] ? { }`.
-pub(crate) const fn is_word_char(b: u8) -> bool {
-    is_token_char(b)
-        || matches!(
-            b,
-            b'(' | b')'
-                | b'<'
-                | b'>'
-                | b':'
-                | b'\\'
-                | b'"'
-                | b'/'
-                | b'['
-                | b']'
-                | b'?'
-                | b'{'
-                | b'}'
-        )
+#[inline]
+pub(crate) fn is_word_char(b: u8) -> bool {
+    WORD[b as usize]
 }
 
 /// RFC 3261 `unreserved`: `alphanum / mark`.
-pub(crate) const fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
+#[inline]
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    UNRESERVED[b as usize]
 }
 
 /// Space or horizontal tab.
+#[inline]
 pub(crate) const fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
 /// Trims linear white space (space, tab, and the CR/LF left by unfolding) from both ends.
+#[inline]
 pub(crate) fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    let b = s.as_bytes();
+    let lws = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let start = b.iter().position(|&c| !lws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| !lws(c)).map_or(start, |e| e + 1);
+    // Both ends are at ASCII bytes, so they are character boundaries.
+    s.get(start..end).unwrap_or("")
 }
 
 /// Fault found while scanning a quoted string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Unterminated;
+pub struct Unterminated;
 
 /// Given `s` starting with `"`, returns the index just past the closing quote.
 pub(crate) fn quoted_end(s: &str) -> Result<usize, Unterminated> {
     let b = s.as_bytes();
     debug_assert_eq!(b.first(), Some(&b'"'));
     let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Ok(i + 1),
-            _ => i += 1,
+    while let Some(off) = memchr::memchr2(b'\\', b'"', &b[i.min(b.len())..]) {
+        let at = i + off;
+        if b[at] == b'"' {
+            return Ok(at + 1);
+        }
+        i = at + 2;
+        if i >= b.len() {
+            break;
         }
     }
     Err(Unterminated)
@@ -107,21 +121,20 @@ pub fn unquote(s: &str) -> Cow<'_, str> {
 pub(crate) fn find_top_level(s: &str, needle: u8) -> Result<Option<usize>, Unterminated> {
     let b = s.as_bytes();
     let mut i = 0;
-    let mut in_angle = false;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'"' && !in_angle {
-            i += quoted_end(&s[i..])?;
-            continue;
+    // Jump from one interesting byte to the next instead of looking at every byte.
+    while let Some(off) = memchr::memchr3(needle, b'"', b'<', &b[i..]) {
+        let at = i + off;
+        match b[at] {
+            b'"' => i = at + quoted_end(&s[at..])?,
+            b'<' if needle != b'<' => match memchr::memchr(b'>', &b[at..]) {
+                Some(close) => i = at + close + 1,
+                None => i = b.len(),
+            },
+            _ => return Ok(Some(at)),
         }
-        if c == b'<' {
-            in_angle = true;
-        } else if c == b'>' {
-            in_angle = false;
-        } else if c == needle && !in_angle {
-            return Ok(Some(i));
+        if i >= b.len() {
+            break;
         }
-        i += 1;
     }
     Ok(None)
 }
@@ -130,12 +143,13 @@ pub(crate) fn find_top_level(s: &str, needle: u8) -> Result<Option<usize>, Unter
 ///
 /// Yields trimmed items; an unterminated quoted string yields one `Err` and ends.
 #[derive(Debug, Clone)]
-pub(crate) struct CommaSplit<'a> {
+pub struct CommaSplit<'a> {
     rest: Option<&'a str>,
 }
 
 impl<'a> CommaSplit<'a> {
-    pub(crate) fn new(s: &'a str) -> Self {
+    /// Splits `s`.
+    pub fn new(s: &'a str) -> Self {
         Self { rest: Some(s) }
     }
 }
@@ -226,6 +240,36 @@ pub(crate) fn parse_u64(s: &str, max_digits: usize) -> Option<u64> {
         return None;
     }
     s.parse().ok()
+}
+
+/// Byte searches on text for ASCII delimiters: `memchr` instead of the general `char`
+/// searcher, which dominates profiles when called on many short strings.
+pub(crate) trait FindByte {
+    /// The first position of the ASCII byte `b`.
+    fn find_b(&self, b: u8) -> Option<usize>;
+    /// Splits at the first ASCII byte `b`.
+    fn split_once_b(&self, b: u8) -> Option<(&str, &str)>;
+}
+
+impl FindByte for str {
+    #[inline]
+    fn find_b(&self, b: u8) -> Option<usize> {
+        debug_assert!(b.is_ascii());
+        let s = self.as_bytes();
+        // Short fields are the common case; a plain loop beats memchr's dispatch there.
+        if s.len() < 32 {
+            s.iter().position(|&c| c == b)
+        } else {
+            memchr::memchr(b, s)
+        }
+    }
+
+    #[inline]
+    fn split_once_b(&self, b: u8) -> Option<(&str, &str)> {
+        // An ASCII byte is always a character boundary, on both sides.
+        let i = self.find_b(b)?;
+        Some((self.get(..i)?, self.get(i + 1..)?))
+    }
 }
 
 #[cfg(test)]

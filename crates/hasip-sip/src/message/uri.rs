@@ -6,8 +6,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::text::{
-    escapes_valid, is_token, is_token_char, is_unreserved, is_wsp, percent_decode, quoted_end,
-    trim_lws, unquote,
+    FindByte, escapes_valid, is_token, is_token_char, is_unreserved, is_wsp, percent_decode,
+    quoted_end, trim_lws, unquote,
 };
 
 /// Why a URI, host or parameter list could not be read.
@@ -105,7 +105,7 @@ impl fmt::Display for Host<'_> {
 /// Splits `host[:port]` (IPv6 references in brackets).
 pub(crate) fn parse_host_port(s: &str) -> Result<(Host<'_>, Option<u16>), UriError> {
     let (host, port) = if s.starts_with('[') {
-        let close = s.find(']').ok_or(UriError::BadHost)?;
+        let close = s.find_b(b']').ok_or(UriError::BadHost)?;
         let rest = &s[close + 1..];
         let port = if rest.is_empty() {
             None
@@ -114,7 +114,7 @@ pub(crate) fn parse_host_port(s: &str) -> Result<(Host<'_>, Option<u16>), UriErr
         };
         (&s[..=close], port)
     } else {
-        match s.split_once(':') {
+        match s.split_once_b(b':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
@@ -220,18 +220,21 @@ impl fmt::Debug for Params<'_> {
 fn split_param(s: &str) -> Result<(&str, Option<&str>), ()> {
     let b = s.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'"' => i += quoted_end(&s[i..]).map_err(|_| ())?,
-            b';' => return Ok((trim_lws(&s[..i]), Some(&s[i + 1..]))),
-            _ => i += 1,
+    while let Some(off) = b
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&c| c == b';' || c == b'"'))
+    {
+        let at = i + off;
+        if b[at] == b';' {
+            return Ok((trim_lws(&s[..at]), Some(&s[at + 1..])));
         }
+        i = at + quoted_end(&s[at..]).map_err(|_| ())?;
     }
     Ok((trim_lws(s), None))
 }
 
 fn split_name_value(item: &str) -> (&str, Option<&str>) {
-    match item.split_once('=') {
+    match item.split_once_b(b'=') {
         Some((n, v)) => (trim_lws(n), Some(trim_lws(v))),
         None => (item, None),
     }
@@ -278,14 +281,14 @@ pub struct SipUri<'a> {
 
 impl<'a> SipUri<'a> {
     fn parse(secure: bool, rest: &'a str) -> Result<Self, UriError> {
-        let (userinfo, hostpart) = match rest.find('@') {
+        let (userinfo, hostpart) = match rest.find_b(b'@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             None => (None, None),
             Some(ui) => {
-                let (u, p) = match ui.split_once(':') {
+                let (u, p) = match ui.split_once_b(b':') {
                     Some((u, p)) => (u, Some(p)),
                     None => (ui, None),
                 };
@@ -310,11 +313,11 @@ impl<'a> SipUri<'a> {
                 (Some(u), p)
             }
         };
-        let (before_headers, headers) = match hostpart.split_once('?') {
+        let (before_headers, headers) = match hostpart.split_once_b(b'?') {
             Some((a, h)) => (a, Some(h)),
             None => (hostpart, None),
         };
-        let (hostport, params) = match before_headers.split_once(';') {
+        let (hostport, params) = match before_headers.split_once_b(b';') {
             Some((hp, p)) => (hp, p),
             None => (before_headers, ""),
         };
@@ -383,7 +386,7 @@ pub struct TelUri<'a> {
 
 impl<'a> TelUri<'a> {
     fn parse(rest: &'a str) -> Result<Self, UriError> {
-        let (number, params) = match rest.split_once(';') {
+        let (number, params) = match rest.split_once_b(b';') {
             Some((n, p)) => (n, p),
             None => (rest, ""),
         };
@@ -452,7 +455,7 @@ impl<'a> Uri<'a> {
         if s.bytes().any(|b| is_wsp(b) || b == b'\r' || b == b'\n') {
             return Err(UriError::Whitespace);
         }
-        let colon = s.find(':').ok_or(UriError::NoScheme)?;
+        let colon = s.find_b(b':').ok_or(UriError::NoScheme)?;
         let scheme = &s[..colon];
         let scheme_ok = scheme
             .as_bytes()

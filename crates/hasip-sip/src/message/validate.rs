@@ -40,6 +40,8 @@ pub enum Rejection {
     BadExtension(Vec<String>),
     /// 415: the body type cannot be handled (send `Accept`).
     UnsupportedMediaType,
+    /// 406: the request's `Accept` rules out every body we could answer with.
+    NotAcceptable,
 }
 
 impl Rejection {
@@ -53,6 +55,7 @@ impl Rejection {
             Self::UnsupportedUriScheme => 416,
             Self::BadExtension(_) => 420,
             Self::UnsupportedMediaType => 415,
+            Self::NotAcceptable => 406,
         }
     }
 
@@ -66,6 +69,7 @@ impl Rejection {
             Self::UnsupportedUriScheme => Cow::Borrowed("Unsupported URI Scheme"),
             Self::BadExtension(_) => Cow::Borrowed("Bad Extension"),
             Self::UnsupportedMediaType => Cow::Borrowed("Unsupported Media Type"),
+            Self::NotAcceptable => Cow::Borrowed("Not Acceptable"),
         }
     }
 }
@@ -131,14 +135,21 @@ pub fn validate_request(msg: &Message, policy: &Policy<'_>) -> Result<(), Reject
     }
     check_single_headers(msg)?;
 
+    let mut top_via = None;
     for via in msg.vias() {
-        via.map_err(|e| bad_value(HeaderName::Via, e))?;
+        let v = via.map_err(|e| bad_value(HeaderName::Via, e))?;
+        top_via.get_or_insert(v);
     }
-    for (name, value) in [(HeaderName::From, msg.from()), (HeaderName::To, msg.to())] {
-        if let Some(Err(e)) = value {
-            return Err(bad_value(name, e));
-        }
-    }
+    let from = match msg.from() {
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => return Err(bad_value(HeaderName::From, e)),
+        None => None,
+    };
+    let to = match msg.to() {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return Err(bad_value(HeaderName::To, e)),
+        None => None,
+    };
     let call_id = msg.call_id().map(trim_lws).unwrap_or("");
     if call_id.is_empty() || !call_id.bytes().all(|b| is_word_char(b) || b == b'@') {
         return Err(bad("bad Call-ID"));
@@ -148,6 +159,7 @@ pub fn validate_request(msg: &Message, policy: &Policy<'_>) -> Result<(), Reject
         Some(Err(e)) => return Err(bad_value(HeaderName::CSeq, e)),
         None => return Err(bad("missing CSeq")),
     };
+    msg.set_core(top_via.as_ref(), from.as_ref(), to.as_ref(), Some(&cseq));
     if let Some(Err(e)) = msg.max_forwards() {
         return Err(bad_value(HeaderName::MaxForwards, e));
     }
@@ -163,11 +175,13 @@ pub fn validate_request(msg: &Message, policy: &Policy<'_>) -> Result<(), Reject
         r.map_err(|e| bad_value(HeaderName::Route, e))?;
     }
 
-    if cseq.method != *method {
-        return Err(bad("CSeq method does not match the Request-Line"));
-    }
+    // An unknown method gets 501 even when its CSeq disagrees (RFC 4475 §3.1.2.18 prefers
+    // it: the peer learns what we lack rather than that it erred).
     if !method.is_known() {
         return Err(Rejection::NotImplemented);
+    }
+    if cseq.method != *method {
+        return Err(bad("CSeq method does not match the Request-Line"));
     }
     if !policy.allowed.contains(method) {
         return Err(Rejection::MethodNotAllowed);
@@ -185,24 +199,55 @@ pub fn validate_request(msg: &Message, policy: &Policy<'_>) -> Result<(), Reject
             return Err(Rejection::BadExtension(unsupported));
         }
     }
-    check_body(msg, method, policy)
+    check_body(msg, method, policy)?;
+    check_accept(msg, method, policy)
+}
+
+/// An INVITE is answered with a session description: when its `Accept` rules out every
+/// body type we can send, no answer can be built (RFC 3261 §21.4.7, RFC 4475 §3.3.15).
+fn check_accept(msg: &Message, method: &Method, policy: &Policy<'_>) -> Result<(), Rejection> {
+    if *method != Method::Invite || msg.header(HeaderName::Accept).is_none() {
+        return Ok(());
+    }
+    let acceptable = msg.tokens(HeaderName::Accept).any(|range| {
+        let media = trim_lws(range.split(';').next().unwrap_or(range));
+        media == "*/*"
+            || policy.accepted_bodies.iter().any(|ours| {
+                ours.eq_ignore_ascii_case(media)
+                    || media.strip_suffix("/*").is_some_and(|top| {
+                        ours.split('/')
+                            .next()
+                            .is_some_and(|t| t.eq_ignore_ascii_case(top))
+                    })
+            })
+    });
+    if acceptable {
+        Ok(())
+    } else {
+        Err(Rejection::NotAcceptable)
+    }
 }
 
 fn check_single_headers(msg: &Message) -> Result<(), Rejection> {
-    let mut seen: Vec<(HeaderName, &str)> = Vec::new();
+    // A bit per header name: no allocation on the common path; the first value is looked
+    // up again only when a repeat is found.
+    let mut seen: u128 = 0;
     for h in msg.headers() {
         if !h.name.is_single() {
             continue;
         }
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == h.name) {
-            // A repeated Content-Length with the same value is harmless; anything else is
-            // ambiguous and must not be guessed at.
-            if h.name == HeaderName::ContentLength && trim_lws(first) == trim_lws(h.value) {
-                continue;
-            }
-            return Err(bad(format!("{} given more than once", h.name.as_str())));
+        let bit = 1u128 << (h.name as u32 % 128);
+        if seen & bit == 0 {
+            seen |= bit;
+            continue;
         }
-        seen.push((h.name, h.value));
+        let first = msg.header(h.name).unwrap_or("");
+        // A repeated Content-Length with the same value is harmless; anything else is
+        // ambiguous and must not be guessed at.
+        if h.name == HeaderName::ContentLength && trim_lws(first) == trim_lws(h.value) {
+            continue;
+        }
+        return Err(bad(format!("{} given more than once", h.name.as_str())));
     }
     Ok(())
 }
@@ -276,18 +321,28 @@ pub fn validate_response(msg: &Message) -> Result<(), Cow<'static, str>> {
         }
     }
     check_single_headers(msg).map_err(|r| Cow::Owned(r.reason().into_owned()))?;
-    match msg.top_via() {
-        Some(Ok(_)) => {}
-        _ => return Err("bad Via".into()),
-    }
-    match msg.cseq() {
-        Some(Ok(_)) => {}
-        _ => return Err("bad CSeq".into()),
-    }
-    for (name, value) in [(HeaderName::From, msg.from()), (HeaderName::To, msg.to())] {
-        if let Some(Err(e)) = value {
-            return Err(format!("bad {}: {e}", name.as_str()).into());
+    let Some(Ok(via)) = msg.top_via() else {
+        return Err("bad Via".into());
+    };
+    let Some(Ok(cseq)) = msg.cseq() else {
+        return Err("bad CSeq".into());
+    };
+    let mut parsed = [None, None];
+    for (slot, (name, value)) in parsed
+        .iter_mut()
+        .zip([(HeaderName::From, msg.from()), (HeaderName::To, msg.to())])
+    {
+        match value {
+            Some(Ok(v)) => *slot = Some(v),
+            Some(Err(e)) => return Err(format!("bad {}: {e}", name.as_str()).into()),
+            None => {}
         }
     }
+    msg.set_core(
+        Some(&via),
+        parsed[0].as_ref(),
+        parsed[1].as_ref(),
+        Some(&cseq),
+    );
     check_content_length(msg).map_err(|r| Cow::Owned(r.reason().into_owned()))
 }

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::method::Method;
-use super::text::{is_token, is_token_char, is_wsp, parse_u64, quoted_end, trim_lws, unquote};
+use super::text::{
+    FindByte, is_token, is_token_char, is_wsp, parse_u64, quoted_end, trim_lws, unquote,
+};
 use super::uri::{Host, Params, Uri, UriError, parse_host_port};
 
 /// Why a header value could not be read.
@@ -101,7 +103,7 @@ impl<'a> NameAddr<'a> {
             let rest = trim_lws(&s[end..]);
             let (uri, after) = angle(rest)?;
             (Some(DisplayName::Quoted(&s[..end])), uri, after)
-        } else if let Some(lt) = s.find('<') {
+        } else if let Some(lt) = s.find_b(b'<') {
             let display = trim_lws(&s[..lt]);
             let dn = if display.is_empty() {
                 None
@@ -119,8 +121,8 @@ impl<'a> NameAddr<'a> {
         } else {
             // addr-spec: the URI ends at the first ';' (what follows are header params), and
             // it may not carry '?', ',' or URI parameters (RFC 3261 §20.10).
-            let (uri, after) = match s.find(';') {
-                Some(i) => (&s[..i], &s[i..]),
+            let (uri, after) = match s.find_b(b';') {
+                Some(i) => (trim_lws(&s[..i]), &s[i..]),
                 None => (s, ""),
             };
             if uri.contains('?') || uri.contains(',') {
@@ -157,7 +159,7 @@ impl<'a> NameAddr<'a> {
 /// Splits `<uri>rest` into the URI text and what follows the `>`.
 fn angle(s: &str) -> Result<(&str, &str), ValueError> {
     let inner = s.strip_prefix('<').ok_or(ValueError::BadAngleBrackets)?;
-    let close = inner.find('>').ok_or(ValueError::BadAngleBrackets)?;
+    let close = inner.find_b(b'>').ok_or(ValueError::BadAngleBrackets)?;
     let uri = &inner[..close];
     if uri.bytes().any(|b| is_wsp(b) || b == b'\r' || b == b'\n') {
         return Err(ValueError::BadAngleBrackets);
@@ -225,7 +227,7 @@ impl<'a> Via<'a> {
             return Err(ValueError::BadProtocol);
         }
         let rest = trim_lws(rest);
-        let (sent_by, params) = match rest.find(';') {
+        let (sent_by, params) = match rest.find_b(b';') {
             Some(i) => (trim_lws(&rest[..i]), &rest[i + 1..]),
             None => (rest, ""),
         };
@@ -286,7 +288,7 @@ fn own_host<'a>(host: Host<'_>, original: &'a str) -> Result<Host<'a>, ValueErro
 }
 
 fn split_slash(s: &str) -> Result<(&str, &str), ValueError> {
-    let i = s.find('/').ok_or(ValueError::BadProtocol)?;
+    let i = s.find_b(b'/').ok_or(ValueError::BadProtocol)?;
     Ok((trim_lws(&s[..i]), trim_lws(&s[i + 1..])))
 }
 
@@ -372,7 +374,7 @@ impl<'a> AuthParams<'a> {
             .filter(|r| r.map(|s| !s.is_empty()).unwrap_or(true))
             .map(|r| {
                 let item = r.map_err(|_| ValueError::UnterminatedQuote)?;
-                let (n, v) = item.split_once('=').ok_or(ValueError::BadParam)?;
+                let (n, v) = item.split_once_b(b'=').ok_or(ValueError::BadParam)?;
                 Ok((trim_lws(n), trim_lws(v)))
             })
     }

@@ -1,0 +1,37 @@
+//! Replays the committed fuzz corpora (fuzz/corpus/*) through the same entry points the
+//! fuzz targets use, so that every input a fuzzer ever found interesting keeps being checked
+//! by `cargo test`, deterministically, on every run.
+
+use std::path::Path;
+
+use hasip_tests::workspace_root;
+
+fn replay(dir: &Path, run: impl Fn(&[u8])) -> usize {
+    let mut n = 0;
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries.filter_map(Result::ok) {
+        let data = std::fs::read(entry.path())
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+        run(&data);
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn sip_message_corpus_replays_without_panic() {
+    let n = replay(
+        &workspace_root().join("fuzz/corpus/sip_message"),
+        hasip_sip::fuzzing::message,
+    );
+    assert!(n >= 30, "the corpus shrank to {n} inputs");
+}
+
+#[test]
+fn sip_framing_corpus_replays_without_panic() {
+    let n = replay(
+        &workspace_root().join("fuzz/corpus/sip_framing"),
+        hasip_sip::fuzzing::framing,
+    );
+    assert!(n >= 2, "the corpus shrank to {n} inputs");
+}
