@@ -11,6 +11,13 @@
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod dialog;
+pub mod digest;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod message;
 pub mod rng;
+pub mod sdp;
+pub mod transaction;
 pub mod transport;
+pub mod ua;
