@@ -1,56 +1,201 @@
 //! The ha-sip-rs gateway as one sans-IO state machine.
 //!
-//! The engine composes the SIP layer (and, as later issues land, media and menus) into
-//! the gateway's behaviour. It never performs I/O: the shell pushes inputs and drains
-//! outputs, in this loop:
+//! The engine composes the SIP user agent ([`hasip_sip::ua`]) with the gateway's call model
+//! (ha-sip's call ids, answer modes, settle and ring timers, events) and, as later issues
+//! land, media and menus. It never performs I/O. The shell drives it in this loop:
 //!
-//! 1. Push whatever happened: [`Engine::handle_sip`] for a SIP message that arrived.
-//! 2. Drain [`Engine::poll_output`] until it returns `None`, performing each output
-//!    (send a [`Transmit`]).
-//! 3. Sleep until the next input (or, once timers exist, `poll_timeout`).
+//! 1. Push what happened: [`Engine::handle_sip`] (a SIP message arrived),
+//!    [`Engine::handle_rtp_bound`] (an RTP port the engine asked for is bound),
+//!    [`Engine::handle_resolved`] (a host name was resolved), [`Engine::handle_command`]
+//!    (a command arrived), [`Engine::handle_timeout`] (the deadline from `poll_timeout` passed).
+//! 2. Drain [`Engine::poll_output`] until it returns `None`, performing each output.
+//! 3. Sleep until the next input or [`Engine::poll_timeout`].
 //!
 //! Time is always an argument (`now`); randomness comes from the seed given to
-//! [`Engine::new`]. One faulty message never affects anything but its own answer.
+//! [`Engine::new`]. One faulty message or command affects only its own call.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod drop_log;
+mod ids;
 
-use std::collections::VecDeque;
-use std::time::Instant;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hasip_sip::message::build::{Builder, response_to};
-use hasip_sip::message::validate::{Policy, Rejection, validate_request, validate_response};
-use hasip_sip::message::{HeaderName, Message, Method};
-use hasip_sip::rng::Rng;
-use hasip_sip::transport::{Peer, response_destination};
+use hasip_sip::message::{HeaderName, Message};
+use hasip_sip::sdp::{self, Codec, Direction, Negotiated, SessionDescription};
+use hasip_sip::transport::{Peer, Transport};
+use hasip_sip::ua::{
+    self, AccountConfig, AccountId, CallRef, EndReason, RegistrationState, UaConfig, UaEvent,
+    UserAgent,
+};
 
 use drop_log::DropLog;
+pub use ids::parse_number;
+
+/// How an account treats incoming calls (ha-sip's `answer_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnswerMode {
+    /// Ring and report; answer only on an `answer` command.
+    #[default]
+    Listen,
+    /// Answer after `answer_after`.
+    Accept,
+}
+
+/// One SIP account of the gateway.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// ha-sip's account number: 1 for `sip`, 2 for `sip_2`, 3 for `sip_3`.
+    pub number: u8,
+    /// SIP settings.
+    pub sip: AccountConfig,
+    /// Incoming-call handling.
+    pub answer_mode: AnswerMode,
+    /// Delay between the call being confirmed and "established".
+    pub settle_time: Duration,
+    /// Delay before an accept-mode call is answered.
+    pub answer_after: Duration,
+}
 
 /// Static settings of the engine.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Sent as `Server` in responses and `User-Agent` in requests.
+    /// Sent as `Server`/`User-Agent`.
     pub user_agent: String,
+    /// The SIP address advertised per transport (Via, Contact).
+    pub local: Vec<(Transport, SocketAddr)>,
+    /// The address advertised for RTP in SDP.
+    pub media_ip: IpAddr,
+    /// Enabled accounts, in ha-sip order.
+    pub accounts: Vec<Account>,
+    /// Codecs in preference order.
+    pub codecs: Vec<Codec>,
+    /// How long an unanswered incoming call may ring (ha-sip: 300 s).
+    pub incoming_ring_timeout: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             user_agent: format!("ha-sip-rs/{}", env!("CARGO_PKG_VERSION")),
+            local: vec![(Transport::Udp, SocketAddr::from(([127, 0, 0, 1], 5060)))],
+            media_ip: IpAddr::from([127, 0, 0, 1]),
+            accounts: Vec::new(),
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            incoming_ring_timeout: Duration::from_secs(300),
         }
     }
 }
 
-/// Bytes to send.
+/// The engine's handle of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+/// A command, already validated by the bus (the JSON layer).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Call `number` (a SIP URI).
+    Dial {
+        /// The destination, also the call's id.
+        number: String,
+        /// Seconds until an unanswered call is given up.
+        ring_timeout: Option<Duration>,
+        /// ha-sip account number (1–3); unknown or disabled falls back to the first.
+        sip_account: Option<u8>,
+        /// Per-call webhooks, event name → webhook id.
+        webhook_to_call: BTreeMap<String, String>,
+    },
+    /// Answer a ringing incoming call.
+    Answer {
+        /// The call's id (internal id, number or Call-ID).
+        number: String,
+        /// Replaces the per-call webhooks when given.
+        webhook_to_call: Option<BTreeMap<String, String>>,
+    },
+    /// End a call.
+    Hangup {
+        /// The call's id.
+        number: String,
+    },
+}
+
+/// Why a command failed. The message names the field or the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where to, and over which transport (and connection).
-    pub to: Peer,
-    /// The message.
-    pub payload: Bytes,
+pub struct CommandError(pub String);
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// The fields every event carries (ha-sip spec §6.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInfo {
+    /// The remote URI as a name-addr (`"Door" <sip:door@host>`).
+    pub caller: String,
+    /// The local URI.
+    pub called: String,
+    /// The number parsed from `caller`.
+    pub parsed_caller: Option<String>,
+    /// The number parsed from `called`.
+    pub parsed_called: Option<String>,
+    /// ha-sip account number.
+    pub sip_account: u8,
+    /// The SIP Call-ID.
+    pub call_id: Option<String>,
+    /// The call's primary id.
+    pub internal_id: String,
+    /// Extracted headers.
+    pub headers: BTreeMap<String, Option<String>>,
+}
+
+/// What happened, for webhooks and MQTT state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// An INVITE arrived and 180 was sent.
+    IncomingCall,
+    /// `dial` sent its INVITE (ha-sip 5.5+).
+    OutgoingCallInitiated,
+    /// Confirmed plus settle time.
+    CallEstablished,
+    /// Not established within the ring timeout.
+    RingTimeout,
+    /// A DTMF digit was received.
+    DtmfDigit(char),
+    /// The call ended.
+    CallDisconnected,
+}
+
+impl EventKind {
+    /// ha-sip's event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::IncomingCall => "incoming_call",
+            Self::OutgoingCallInitiated => "outgoing_call_initiated",
+            Self::CallEstablished => "call_established",
+            Self::RingTimeout => "ring_timeout",
+            Self::DtmfDigit(_) => "dtmf_digit",
+            Self::CallDisconnected => "call_disconnected",
+        }
+    }
+}
+
+/// An event of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The call's fields.
+    pub call: CallInfo,
+    /// The per-call webhook for this event, if the call has one (sent before the global one).
+    pub call_webhook: Option<String>,
 }
 
 /// Something the shell must do.
@@ -58,177 +203,803 @@ pub struct Transmit {
 #[non_exhaustive]
 pub enum Output {
     /// Send bytes.
-    Transmit(Transmit),
+    Transmit(ua::Transmit),
+    /// Bind a UDP port for the call's RTP; answer with [`Engine::handle_rtp_bound`].
+    BindRtp {
+        /// The call.
+        call: CallKey,
+    },
+    /// The call's media is negotiated: send and receive on `local` with these parameters.
+    MediaStart {
+        /// The call.
+        call: CallKey,
+        /// What was agreed.
+        negotiated: Negotiated,
+    },
+    /// Stop the call's media and release its RTP port.
+    ReleaseRtp {
+        /// The call.
+        call: CallKey,
+    },
+    /// Resolve a host name; answer with [`Engine::handle_resolved`].
+    Resolve {
+        /// The host.
+        host: String,
+    },
+    /// Report an event (webhook, MQTT).
+    Event(Event),
+    /// A registration changed state.
+    Registration {
+        /// ha-sip account number.
+        account: u8,
+        /// The state.
+        state: RegistrationState,
+    },
 }
 
-/// Methods the gateway handles today. INVITE, INFO, REFER and NOTIFY join this list with
-/// the signalling issue; until then they are answered 405 with this list in `Allow`.
-const ALLOWED: &[Method] = &[Method::Options, Method::Ack, Method::Cancel, Method::Bye];
-/// Option tags we support (none yet; `Require` with any tag gets 420).
-const SUPPORTED: &[&str] = &[];
-/// Body types we accept on INVITE.
-const ACCEPTED_BODIES: &[&str] = &["application/sdp"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction2 {
+    Incoming,
+    Outgoing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Outgoing: waiting for the RTP port, then the INVITE goes out.
+    Preparing,
+    /// Ringing (either direction).
+    Ringing,
+    /// Confirmed; `call_established` follows after the settle time.
+    Settling,
+    /// Established.
+    Established,
+    /// Over; waiting for the SIP side to finish.
+    Ended,
+}
+
+#[derive(Debug)]
+struct Call {
+    direction: Direction2,
+    ua: Option<CallRef>,
+    account: usize,
+    info: CallInfo,
+    aliases: Vec<String>,
+    phase: Phase,
+    /// Answer (incoming) as soon as possible from this instant.
+    answer_at: Option<Instant>,
+    ring_deadline: Option<Instant>,
+    settle_at: Option<Instant>,
+    rtp: Option<SocketAddr>,
+    /// The remote offer (incoming) or our offer (outgoing).
+    offer: Option<SessionDescription>,
+    webhooks: BTreeMap<String, String>,
+    session_version: u64,
+}
 
 /// The gateway.
 #[derive(Debug)]
 pub struct Engine {
     config: Config,
-    rng: Rng,
+    ua: UserAgent,
+    calls: HashMap<CallKey, Call>,
+    /// Calls in creation order, for id resolution (oldest first).
+    order: Vec<CallKey>,
+    by_ua: HashMap<CallRef, CallKey>,
+    next_key: u64,
     outputs: VecDeque<Output>,
     drops: DropLog,
-    allow_header: String,
+    seed: u64,
+    shutting_down: bool,
 }
 
 impl Engine {
     /// A new engine. `seed` drives every random choice (tags, branches, Call-IDs).
     pub fn new(config: Config, seed: u64) -> Self {
-        let allow_header = ALLOWED
-            .iter()
-            .map(Method::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ua_cfg = UaConfig {
+            user_agent: config.user_agent.clone(),
+            local: config.local.clone(),
+            timers: Default::default(),
+            accounts: config.accounts.iter().map(|a| a.sip.clone()).collect(),
+        };
         Self {
+            ua: UserAgent::new(ua_cfg, seed),
             config,
-            rng: Rng::new(seed),
+            calls: HashMap::new(),
+            order: Vec::new(),
+            by_ua: HashMap::new(),
+            next_key: 0,
             outputs: VecDeque::new(),
             drops: DropLog::default(),
-            allow_header,
+            seed,
+            shutting_down: false,
         }
     }
 
-    /// Takes the next output, if any.
+    /// Starts the registrations of the accounts that have a registrar.
+    pub fn start(&mut self, now: Instant) {
+        for i in 0..self.config.accounts.len() {
+            if self.config.accounts[i].sip.registrar.is_some() {
+                let _ = self.ua.register(now, AccountId(i));
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Begins a clean shutdown: hangs up every call and removes every registration.
+    /// Keep driving the engine until [`Engine::is_idle`] (or a grace period passes).
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let keys: Vec<CallKey> = self.order.clone();
+        for k in keys {
+            self.hangup_call(now, k);
+        }
+        for i in 0..self.config.accounts.len() {
+            let _ = self.ua.unregister(now, AccountId(i));
+        }
+        self.pump(now);
+    }
+
+    /// True when nothing is left in flight (no call, no REGISTER, no BYE).
+    pub fn is_idle(&self) -> bool {
+        self.calls.is_empty() && !self.ua.has_pending_requests()
+    }
+
+    /// Takes the next output.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(t) = self.ua.poll_transmit() {
+            return Some(Output::Transmit(t));
+        }
         self.outputs.pop_front()
     }
 
-    /// The earliest instant at which the engine needs [`Engine::handle_timeout`]. The
-    /// engine has no timers yet.
+    /// The next instant at which [`Engine::handle_timeout`] has work.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let mut next = self.ua.poll_timeout();
+        for c in self.calls.values() {
+            for t in [
+                c.answer_at.filter(|_| c.rtp.is_some()),
+                c.ring_deadline,
+                c.settle_at,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        next
     }
 
     /// Handles a SIP message (a UDP datagram, or one frame of a stream) from `source`.
     pub fn handle_sip(&mut self, now: Instant, source: Peer, data: Bytes) {
-        let msg = match Message::parse(data) {
-            Ok(m) => m,
-            Err(e) => {
-                self.drops.note(now, source, &e.to_string());
-                return;
-            }
-        };
-        if msg.is_request() {
-            self.handle_request(now, source, &msg);
-        } else if let Err(why) = validate_response(&msg) {
-            self.drops
-                .note(now, source, &format!("bad response: {why}"));
-        } else {
-            // No client transactions exist yet, so every response is stray.
-            tracing::debug!(%source.addr, status = msg.status(), "stray response dropped");
-        }
+        self.ua.handle_datagram(now, source, data);
+        self.pump(now);
     }
 
-    fn handle_request(&mut self, now: Instant, source: Peer, req: &Message) {
-        let policy = Policy {
-            allowed: ALLOWED,
-            supported: SUPPORTED,
-            accepted_bodies: ACCEPTED_BODIES,
-        };
-        // Without a readable top Via there is no transaction to answer and no safe place
-        // to answer to (and echoing a huge broken Via back would amplify an attack).
-        match req.top_via() {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                self.drops
-                    .note(now, source, &format!("unreadable Via: {e}"));
-                return;
-            }
-            None => {
-                self.drops.note(now, source, "request without Via");
-                return;
-            }
+    /// Fires what is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ua.handle_timeout(now);
+        self.pump(now);
+        let keys: Vec<CallKey> = self.order.clone();
+        for k in keys {
+            self.call_timers(now, k);
         }
-        let is_ack = req.method() == Some(&Method::Ack);
-        if let Err(rejection) = validate_request(req, &policy) {
-            if is_ack {
-                // An ACK is never answered (RFC 3261 §17.2.1); a broken one is dropped.
-                self.drops.note(now, source, &rejection.to_string());
-                return;
+        self.pump(now);
+    }
+
+    /// The shell resolved a host the engine asked for (`None`: it could not).
+    pub fn handle_resolved(&mut self, now: Instant, host: &str, ip: Option<IpAddr>) {
+        self.ua.handle_resolved(now, host, ip);
+        self.pump(now);
+    }
+
+    /// The shell bound an RTP port for `call` (or failed to).
+    pub fn handle_rtp_bound(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        result: Result<SocketAddr, String>,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            if result.is_ok() {
+                self.outputs.push_back(Output::ReleaseRtp { call });
             }
-            tracing::info!(%source.addr, method = ?req.method().map(Method::as_str), %rejection, "request rejected");
-            self.reject(source, req, &rejection);
             return;
-        }
-        match req.method() {
-            Some(Method::Options) => self.answer_options(source, req),
-            Some(Method::Ack) => {}
-            Some(Method::Cancel | Method::Bye) => {
-                self.respond(source, req, 481, "Call/Transaction Does Not Exist", |_| {});
+        };
+        match result {
+            Ok(addr) => {
+                c.rtp = Some(addr);
+                match c.direction {
+                    Direction2::Outgoing => self.send_dial_invite(now, call),
+                    Direction2::Incoming => self.call_timers(now, call),
+                }
             }
-            _ => {
-                let r = Rejection::MethodNotAllowed;
-                self.reject(source, req, &r);
+            Err(e) => {
+                tracing::error!(call = call.0, error = %e, "no RTP port for the call");
+                if let Some(r) = c.ua {
+                    let _ = match c.direction {
+                        Direction2::Incoming => self.ua.reject(now, r, 503, "Service Unavailable"),
+                        Direction2::Outgoing => self.ua.hangup(now, r),
+                    };
+                }
+                self.end(call);
             }
         }
+        self.pump(now);
     }
 
-    fn answer_options(&mut self, source: Peer, req: &Message) {
-        let allow = self.allow_header.clone();
-        self.respond(source, req, 200, "OK", |b| {
-            b.header(HeaderName::Allow, &allow)
-                .header(HeaderName::Accept, ACCEPTED_BODIES.join(", "))
-                .header(HeaderName::AcceptLanguage, "en")
-                .header(HeaderName::Supported, SUPPORTED.join(", "));
-        });
+    /// Carries out a command.
+    ///
+    /// # Errors
+    /// A message naming the call or field at fault; nothing else changes.
+    pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), CommandError> {
+        let r = match command {
+            Command::Dial {
+                number,
+                ring_timeout,
+                sip_account,
+                webhook_to_call,
+            } => self.dial(now, number, ring_timeout, sip_account, webhook_to_call),
+            Command::Answer {
+                number,
+                webhook_to_call,
+            } => {
+                let key = self.find(&number)?;
+                let c = self.calls.get_mut(&key).ok_or_else(|| not_found(&number))?;
+                if let Some(w) = webhook_to_call {
+                    c.webhooks = w;
+                }
+                if c.direction != Direction2::Incoming || c.phase != Phase::Ringing {
+                    // ha-sip crashed here for outgoing calls (issue #81); we decline clearly.
+                    return Err(CommandError(format!(
+                        "call {number} is not an incoming call that is ringing"
+                    )));
+                }
+                c.answer_at = Some(now);
+                if c.rtp.is_none() && !self.rtp_requested(key) {
+                    self.outputs.push_back(Output::BindRtp { call: key });
+                }
+                self.call_timers(now, key);
+                Ok(())
+            }
+            Command::Hangup { number } => {
+                let key = self.find(&number)?;
+                self.hangup_call(now, key);
+                Ok(())
+            }
+        };
+        self.pump(now);
+        r
     }
 
-    fn reject(&mut self, source: Peer, req: &Message, rejection: &Rejection) {
-        let allow = self.allow_header.clone();
-        let reason = rejection.reason().into_owned();
-        self.respond(
-            source,
-            req,
-            rejection.status(),
-            &reason,
-            |b| match rejection {
-                Rejection::MethodNotAllowed | Rejection::NotImplemented => {
-                    b.header(HeaderName::Allow, &allow);
-                }
-                Rejection::BadExtension(tags) => {
-                    b.header(HeaderName::Unsupported, tags.join(", "));
-                }
-                Rejection::UnsupportedMediaType => {
-                    b.header(HeaderName::Accept, ACCEPTED_BODIES.join(", "));
-                }
-                Rejection::BadRequest(_)
-                | Rejection::VersionNotSupported
-                | Rejection::UnsupportedUriScheme => {}
+    fn rtp_requested(&self, key: CallKey) -> bool {
+        self.outputs
+            .iter()
+            .any(|o| matches!(o, Output::BindRtp { call } if *call == key))
+    }
+
+    /// Resolves a command's `number` to a call (ha-sip spec §3.3): an exact primary id,
+    /// else the oldest call with that alias (parsed number or SIP Call-ID).
+    fn find(&self, number: &str) -> Result<CallKey, CommandError> {
+        let live = |k: &&CallKey| self.calls.get(k).is_some_and(|c| c.phase != Phase::Ended);
+        self.order
+            .iter()
+            .filter(live)
+            .find(|k| {
+                self.calls
+                    .get(k)
+                    .is_some_and(|c| c.info.internal_id == number)
+            })
+            .or_else(|| {
+                self.order.iter().filter(live).find(|k| {
+                    self.calls
+                        .get(k)
+                        .is_some_and(|c| c.aliases.iter().any(|a| a == number))
+                })
+            })
+            .copied()
+            .ok_or_else(|| not_found(number))
+    }
+
+    /// A primary id that no live call uses yet: the plain form, else `form#2`, `#3`, …
+    fn unique_id(&self, base: &str) -> String {
+        let taken = |id: &str| {
+            self.calls
+                .values()
+                .any(|c| c.phase != Phase::Ended && c.info.internal_id == id)
+        };
+        if !taken(base) {
+            return base.to_owned();
+        }
+        (2..)
+            .map(|n| format!("{base}#{n}"))
+            .find(|id| !taken(id))
+            .unwrap_or_else(|| base.to_owned())
+    }
+
+    fn new_key(&mut self) -> CallKey {
+        self.next_key += 1;
+        CallKey(self.next_key)
+    }
+
+    fn dial(
+        &mut self,
+        now: Instant,
+        number: String,
+        ring_timeout: Option<Duration>,
+        sip_account: Option<u8>,
+        webhooks: BTreeMap<String, String>,
+    ) -> Result<(), CommandError> {
+        if self.shutting_down {
+            return Err(CommandError("shutting down".into()));
+        }
+        if self.find(&number).is_ok() {
+            // ha-sip ignores a dial to a call in progress ("call already in progress").
+            return Err(CommandError(format!("call already in progress: {number}")));
+        }
+        if hasip_sip::dialog::uri_of(&number)
+            .and_then(|u| u.as_sip().copied())
+            .is_none()
+        {
+            return Err(CommandError(format!(
+                "number: {number:?} is not a SIP URI (e.g. \"sip:**620@fritz.box\")"
+            )));
+        }
+        let account = sip_account
+            .and_then(|n| self.config.accounts.iter().position(|a| a.number == n))
+            .unwrap_or(0);
+        let number_acct = self.config.accounts.get(account).map_or(1, |a| a.number);
+        let called = self
+            .config
+            .accounts
+            .get(account)
+            .map(|a| format!("<{}>", a.sip.id_uri))
+            .unwrap_or_else(|| "<sip:hasip@localhost>".into());
+        let key = self.new_key();
+        let caller = format!("<{number}>");
+        let info = CallInfo {
+            parsed_caller: parse_number(&caller),
+            parsed_called: parse_number(&called),
+            caller,
+            called,
+            sip_account: number_acct,
+            call_id: None,
+            internal_id: self.unique_id(&number),
+            headers: BTreeMap::new(),
+        };
+        let aliases = info.parsed_caller.iter().cloned().collect();
+        self.calls.insert(
+            key,
+            Call {
+                direction: Direction2::Outgoing,
+                ua: None,
+                account,
+                info,
+                aliases,
+                phase: Phase::Preparing,
+                answer_at: None,
+                ring_deadline: Some(now + ring_timeout.unwrap_or(Duration::from_secs(300))),
+                settle_at: None,
+                rtp: None,
+                offer: None,
+                webhooks,
+                session_version: 1,
             },
         );
+        self.order.push(key);
+        self.outputs.push_back(Output::BindRtp { call: key });
+        Ok(())
     }
 
-    fn respond(
-        &mut self,
-        source: Peer,
-        req: &Message,
-        code: u16,
-        reason: &str,
-        extra: impl FnOnce(&mut Builder),
-    ) {
-        let tag = self.rng.tag();
-        let mut b = response_to(req, code, reason, Some(&tag));
-        extra(&mut b);
-        b.header(HeaderName::Server, &self.config.user_agent);
-        let to = match req.top_via() {
-            Some(Ok(via)) => response_destination(source, &via),
-            _ => source,
+    fn local_sdp(&mut self, key: CallKey, direction: Direction) -> Option<sdp::Local> {
+        let c = self.calls.get_mut(&key)?;
+        let port = c.rtp?.port();
+        c.session_version += 1;
+        Some(sdp::Local {
+            addr: SocketAddr::new(self.config.media_ip, port),
+            codecs: self.config.codecs.clone(),
+            session_id: self.seed ^ key.0,
+            version: c.session_version,
+            direction,
+        })
+    }
+
+    fn send_dial_invite(&mut self, now: Instant, key: CallKey) {
+        let Some(local) = self.local_sdp(key, Direction::SendRecv) else {
+            return;
         };
-        self.outputs.push_back(Output::Transmit(Transmit {
-            to,
-            payload: b.finish(),
+        let offer = sdp::offer(&local);
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let target = c
+            .info
+            .internal_id
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let account = (c.account < self.config.accounts.len()).then_some(AccountId(c.account));
+        let body = Bytes::from(offer.to_string());
+        c.offer = Some(offer);
+        match self.ua.invite(now, account, &target, body, Vec::new()) {
+            Ok(r) => {
+                c.ua = Some(r);
+                c.phase = Phase::Ringing;
+                c.info.call_id = self.ua.sip_call_id(r).map(str::to_owned);
+                if let Some(id) = c.info.call_id.clone() {
+                    c.aliases.push(id);
+                }
+                self.by_ua.insert(r, key);
+                self.event(key, EventKind::OutgoingCallInitiated);
+            }
+            Err(e) => {
+                tracing::warn!(call = key.0, error = %e, "dial failed");
+                self.end(key);
+            }
+        }
+    }
+
+    fn hangup_call(&mut self, now: Instant, key: CallKey) {
+        let Some(c) = self.calls.get(&key) else {
+            return;
+        };
+        match c.ua {
+            Some(r) => {
+                let _ = self.ua.hangup(now, r);
+            }
+            None => self.end(key),
+        }
+    }
+
+    /// Per-call timers: ring timeout, answer due, settle done.
+    fn call_timers(&mut self, now: Instant, key: CallKey) {
+        let Some(c) = self.calls.get(&key) else {
+            return;
+        };
+        if c.phase == Phase::Ended {
+            return;
+        }
+        if c.phase != Phase::Established && c.ring_deadline.is_some_and(|d| d <= now) {
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.ring_deadline = None;
+            }
+            self.event(key, EventKind::RingTimeout);
+            self.hangup_call(now, key);
+            return;
+        }
+        if c.phase == Phase::Ringing
+            && c.direction == Direction2::Incoming
+            && c.answer_at.is_some_and(|t| t <= now)
+            && c.rtp.is_some()
+        {
+            self.answer_incoming(now, key);
+            return;
+        }
+        if c.phase == Phase::Settling && c.settle_at.is_some_and(|t| t <= now) {
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.phase = Phase::Established;
+                c.settle_at = None;
+                c.ring_deadline = None;
+            }
+            self.event(key, EventKind::CallEstablished);
+        }
+    }
+
+    fn answer_incoming(&mut self, now: Instant, key: CallKey) {
+        let Some(local) = self.local_sdp(key, Direction::SendRecv) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        c.answer_at = None;
+        let Some(r) = c.ua else { return };
+        let result = c.offer.as_ref().map(|o| sdp::answer(o, &local));
+        match result {
+            Some(Ok((answer, negotiated))) => {
+                if self
+                    .ua
+                    .accept(now, r, Bytes::from(answer.to_string()))
+                    .is_ok()
+                {
+                    self.outputs.push_back(Output::MediaStart {
+                        call: key,
+                        negotiated,
+                    });
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(call = key.0, error = %e, "incoming call has no usable offer: 488");
+                let _ = self.ua.reject(now, r, 488, "Not Acceptable Here");
+            }
+            None => {
+                // An offerless INVITE would need our offer in the 200 and the answer in the
+                // ACK; no gateway peer sends one, so it is declined clearly.
+                tracing::warn!(call = key.0, "INVITE without SDP offer: 488");
+                let _ = self.ua.reject(now, r, 488, "Not Acceptable Here");
+            }
+        }
+    }
+
+    fn event(&mut self, key: CallKey, kind: EventKind) {
+        let Some(c) = self.calls.get(&key) else {
+            return;
+        };
+        let call_webhook = if kind == EventKind::IncomingCall {
+            None
+        } else {
+            c.webhooks.get(kind.name()).cloned()
+        };
+        self.outputs.push_back(Output::Event(Event {
+            kind,
+            call: c.info.clone(),
+            call_webhook,
         }));
     }
+
+    fn end(&mut self, key: CallKey) {
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if c.phase == Phase::Ended {
+            return;
+        }
+        c.phase = Phase::Ended;
+        let had_rtp = c.rtp.take().is_some();
+        self.event(key, EventKind::CallDisconnected);
+        if had_rtp {
+            self.outputs.push_back(Output::ReleaseRtp { call: key });
+        }
+        if let Some(c) = self.calls.remove(&key)
+            && let Some(r) = c.ua
+        {
+            self.by_ua.remove(&r);
+        }
+        self.order.retain(|k| *k != key);
+    }
+
+    /// Moves the user agent's events into the engine.
+    fn pump(&mut self, now: Instant) {
+        while let Some(ev) = self.ua.poll_event() {
+            self.on_ua_event(now, ev);
+        }
+    }
+
+    fn on_ua_event(&mut self, now: Instant, ev: UaEvent) {
+        match ev {
+            UaEvent::Registration { account, state } => {
+                let number = self.config.accounts.get(account.0).map_or(0, |a| a.number);
+                match &state {
+                    RegistrationState::Registered { expires } => {
+                        tracing::info!(account = number, expires, "registered")
+                    }
+                    RegistrationState::Failed {
+                        code,
+                        reason,
+                        retry_in,
+                    } => {
+                        tracing::warn!(
+                            account = number,
+                            code,
+                            reason,
+                            retry_in,
+                            "registration failed"
+                        )
+                    }
+                    RegistrationState::Unregistered => {
+                        tracing::info!(account = number, "unregistered")
+                    }
+                }
+                self.outputs.push_back(Output::Registration {
+                    account: number,
+                    state,
+                });
+            }
+            UaEvent::IncomingCall {
+                call,
+                account,
+                invite,
+            } => self.on_incoming(now, call, account, &invite),
+            UaEvent::Progress { call, code, .. } => {
+                tracing::debug!(call = %call, code, "progress");
+            }
+            UaEvent::Answered { call, response } => {
+                let Some(&key) = self.by_ua.get(&call) else {
+                    return;
+                };
+                let answer = SessionDescription::parse(&String::from_utf8_lossy(response.body()));
+                let Some(c) = self.calls.get_mut(&key) else {
+                    return;
+                };
+                let negotiated = match (&c.offer, answer) {
+                    (Some(offer), Ok(a)) => sdp::accept_answer(offer, &a).ok(),
+                    _ => None,
+                };
+                match negotiated {
+                    Some(n) => self.outputs.push_back(Output::MediaStart {
+                        call: key,
+                        negotiated: n,
+                    }),
+                    None => tracing::warn!(
+                        call = key.0,
+                        "answer without a usable SDP; the call has no media"
+                    ),
+                }
+                self.confirmed(now, key);
+            }
+            UaEvent::Confirmed { call } => {
+                if let Some(&key) = self.by_ua.get(&call) {
+                    self.confirmed(now, key);
+                }
+            }
+            UaEvent::ReInvite { call, tx, offer } => self.on_reinvite(now, call, tx, &offer),
+            UaEvent::Info {
+                call,
+                content_type,
+                body,
+            } => {
+                let Some(&key) = self.by_ua.get(&call) else {
+                    return;
+                };
+                if let Some(d) = ids::dtmf_from_info(&content_type, &body) {
+                    self.event(key, EventKind::DtmfDigit(d));
+                }
+            }
+            UaEvent::ReferProgress { call, code, done } => {
+                tracing::info!(call = %call, code, done, "transfer progress");
+            }
+            UaEvent::Ended { call, reason } => {
+                if let Some(&key) = self.by_ua.get(&call) {
+                    tracing::info!(call = key.0, ?reason, "call ended");
+                    if matches!(
+                        reason,
+                        EndReason::Rejected { .. } | EndReason::Timeout | EndReason::AuthFailed
+                    ) {
+                        tracing::warn!(call = key.0, ?reason, "call failed");
+                    }
+                    self.end(key);
+                }
+            }
+            UaEvent::ResolveHost { host } => self.outputs.push_back(Output::Resolve { host }),
+            UaEvent::Rejected { from, why } => {
+                tracing::info!(%from.addr, transport = %from.transport, why, "request rejected");
+            }
+            UaEvent::Dropped { from, why } => self.drops.note(now, from, &why),
+        }
+    }
+
+    fn confirmed(&mut self, now: Instant, key: CallKey) {
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let settle = self
+            .config
+            .accounts
+            .get(c.account)
+            .map_or(Duration::ZERO, |a| a.settle_time);
+        c.phase = Phase::Settling;
+        c.settle_at = Some(now + settle);
+        self.call_timers(now, key);
+    }
+
+    fn on_incoming(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        account: Option<AccountId>,
+        invite: &Message,
+    ) {
+        if self.shutting_down {
+            let _ = self.ua.reject(now, call, 503, "Service Unavailable");
+            return;
+        }
+        let idx = account.map_or(0, |a| a.0);
+        let acct = self.config.accounts.get(idx).cloned();
+        let acct = acct.as_ref();
+        let number = acct.map_or(1, |a| a.number);
+        let from = ids::name_addr_without_tag(invite.header(HeaderName::From).unwrap_or(""));
+        let to = ids::name_addr_without_tag(invite.header(HeaderName::To).unwrap_or(""));
+        let call_id = invite.call_id().map(str::to_owned);
+        let key = self.new_key();
+        let info = CallInfo {
+            parsed_caller: parse_number(&from),
+            parsed_called: parse_number(&to),
+            internal_id: self.unique_id(&from),
+            caller: from,
+            called: to,
+            sip_account: number,
+            call_id: call_id.clone(),
+            headers: BTreeMap::new(),
+        };
+        let aliases = info.parsed_caller.iter().cloned().chain(call_id).collect();
+        let mode = acct.map_or(AnswerMode::Listen, |a| a.answer_mode);
+        let answer_after = acct.map_or(Duration::ZERO, |a| a.answer_after);
+        let offer = SessionDescription::parse(&String::from_utf8_lossy(invite.body())).ok();
+        self.calls.insert(
+            key,
+            Call {
+                direction: Direction2::Incoming,
+                ua: Some(call),
+                account: idx,
+                info,
+                aliases,
+                phase: Phase::Ringing,
+                answer_at: (mode == AnswerMode::Accept).then_some(now + answer_after),
+                ring_deadline: Some(now + self.config.incoming_ring_timeout),
+                settle_at: None,
+                rtp: None,
+                offer,
+                webhooks: BTreeMap::new(),
+                session_version: 1,
+            },
+        );
+        self.order.push(key);
+        self.by_ua.insert(call, key);
+        // ha-sip rings at once in both modes, then reports the call.
+        let _ = self.ua.ring(now, call);
+        self.event(key, EventKind::IncomingCall);
+        if mode == AnswerMode::Accept {
+            // Bind the RTP port while ringing, so that the answer leaves without delay.
+            self.outputs.push_back(Output::BindRtp { call: key });
+        }
+    }
+
+    fn on_reinvite(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        tx: hasip_sip::transaction::TransactionId,
+        offer: &Bytes,
+    ) {
+        let Some(&key) = self.by_ua.get(&call) else {
+            return;
+        };
+        let Some(local) = self.local_sdp(key, Direction::SendRecv) else {
+            self.ua.answer_reinvite(now, call, tx, 488, Bytes::new());
+            return;
+        };
+        match SessionDescription::parse(&String::from_utf8_lossy(offer)) {
+            Ok(o) => match sdp::answer(&o, &local) {
+                Ok((answer, negotiated)) => {
+                    tracing::info!(call = key.0, direction = ?negotiated.direction, "re-INVITE answered");
+                    self.ua
+                        .answer_reinvite(now, call, tx, 200, Bytes::from(answer.to_string()));
+                    self.outputs.push_back(Output::MediaStart {
+                        call: key,
+                        negotiated,
+                    });
+                }
+                Err(_) => self.ua.answer_reinvite(now, call, tx, 488, Bytes::new()),
+            },
+            // An offerless re-INVITE (session refresh): answer with our current offer.
+            Err(_) => {
+                let sd = sdp::offer(&local);
+                self.ua
+                    .answer_reinvite(now, call, tx, 200, Bytes::from(sd.to_string()));
+            }
+        }
+    }
+
+    /// Number of calls in progress.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The primary ids of the calls in progress, oldest first.
+    pub fn call_ids(&self) -> Vec<String> {
+        self.order
+            .iter()
+            .filter_map(|k| self.calls.get(k))
+            .map(|c| c.info.internal_id.clone())
+            .collect()
+    }
+}
+
+fn not_found(number: &str) -> CommandError {
+    CommandError(format!("call not in progress: {number}"))
 }
 
 #[cfg(test)]

@@ -1,216 +1,427 @@
-//! Engine behaviour at its boundary: bytes in, transmits out, time injected.
+//! Engine behaviour at its boundary: bytes and commands in, transmits, requests and events
+//! out, in virtual time.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hasip_sip::message::{HeaderName, Message};
-use hasip_sip::transport::{ConnectionId, Peer, Transport};
+use hasip_sip::transport::{Peer, Transport};
+use hasip_sip::ua::{AccountConfig, Credentials};
 
-use super::{Config, Engine, Output};
+use super::*;
 
-/// A fixed origin for virtual time; tests never depend on the real clock's value.
 #[allow(clippy::disallowed_methods)]
 fn t0() -> Instant {
     Instant::now()
 }
 
-fn udp(port: u16) -> Peer {
+fn phone() -> Peer {
     Peer {
         transport: Transport::Udp,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        addr: SocketAddr::from(([127, 0, 0, 1], 5070)),
         connection: None,
     }
 }
 
-fn request(method_line: &str, cseq_method: &str, extra: &str) -> Bytes {
-    Bytes::from(format!(
-        "{method_line}\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-t1;rport\r\n\
-From: <sip:probe@127.0.0.1>;tag=f1\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: c1@127.0.0.1\r\n\
-CSeq: 7 {cseq_method}\r\nMax-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n"
-    ))
+fn account(mode: AnswerMode, settle_ms: u64) -> Account {
+    Account {
+        number: 1,
+        sip: AccountConfig {
+            id_uri: "sip:hasip@127.0.0.1".into(),
+            registrar: None,
+            proxy: None,
+            credentials: Credentials::default(),
+            expires: 300,
+        },
+        answer_mode: mode,
+        settle_time: Duration::from_millis(settle_ms),
+        answer_after: Duration::ZERO,
+    }
 }
 
-/// Feeds one message and returns the single response it produced (or None).
-fn exchange(engine: &mut Engine, from: Peer, data: Bytes) -> Option<(Peer, Message)> {
-    engine.handle_sip(t0(), from, data);
-    let out = engine.poll_output();
+struct H {
+    e: Engine,
+    base: Instant,
+    now: Instant,
+    sent: Vec<Message>,
+    events: Vec<Event>,
+    other: Vec<Output>,
+}
+
+impl H {
+    fn new(accounts: Vec<Account>) -> Self {
+        let base = t0();
+        let cfg = Config {
+            accounts,
+            ..Config::default()
+        };
+        let mut h = Self {
+            e: Engine::new(cfg, 3),
+            base,
+            now: base,
+            sent: Vec::new(),
+            events: Vec::new(),
+            other: Vec::new(),
+        };
+        h.e.start(base);
+        h.drain();
+        h
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.e.poll_output() {
+            match o {
+                Output::Transmit(t) => self.sent.push(Message::parse(t.payload).unwrap()),
+                Output::Event(ev) => self.events.push(ev),
+                Output::BindRtp { call } => {
+                    // The shell binds at once; so does the test.
+                    self.e.handle_rtp_bound(
+                        self.now,
+                        call,
+                        Ok(SocketAddr::from(([127, 0, 0, 1], 40_000))),
+                    );
+                    self.other.push(Output::BindRtp { call });
+                }
+                o => self.other.push(o),
+            }
+        }
+    }
+
+    fn recv(&mut self, text: &str) {
+        self.e
+            .handle_sip(self.now, phone(), Bytes::from(text.replace('\n', "\r\n")));
+        self.drain();
+    }
+
+    fn at(&mut self, ms: u64) {
+        self.now = self.base + Duration::from_millis(ms);
+        self.e.handle_timeout(self.now);
+        self.drain();
+    }
+
+    fn lines(&mut self) -> Vec<String> {
+        self.sent
+            .drain(..)
+            .map(|m| match m.method() {
+                Some(meth) => meth.to_string(),
+                None => format!("{}", m.status().unwrap_or(0)),
+            })
+            .collect()
+    }
+
+    fn names(&mut self) -> Vec<&'static str> {
+        self.events.drain(..).map(|e| e.kind.name()).collect()
+    }
+}
+
+const SDP: &str = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 16000 RTP/AVP 0 101\na=rtpmap:0 PCMU/8000\na=rtpmap:101 telephone-event/8000\n";
+
+fn invite() -> String {
+    let body = SDP.replace('\n', "\r\n");
+    format!(
+        "INVITE sip:hasip@127.0.0.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKe1;rport
+From: \"Door\" <sip:door@127.0.0.1:5070>;tag=d1
+To: <sip:hasip@127.0.0.1:5060>
+Call-ID: e-1@127.0.0.1
+CSeq: 1 INVITE
+Contact: <sip:door@127.0.0.1:5070>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: {}
+
+{}",
+        body.len(),
+        SDP
+    )
+}
+
+fn in_dialog(method: &str, to_tag: &str, cseq: u32) -> String {
+    format!(
+        "{method} sip:hasip@127.0.0.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKe{cseq};rport
+From: \"Door\" <sip:door@127.0.0.1:5070>;tag=d1
+To: <sip:hasip@127.0.0.1:5060>;tag={to_tag}
+Call-ID: e-1@127.0.0.1
+CSeq: {cseq} {method}
+Max-Forwards: 70
+Content-Length: 0
+
+"
+    )
+}
+
+#[test]
+fn options_is_answered_with_the_full_allow_list() {
+    let mut h = H::new(vec![]);
+    h.recv(&in_dialog("OPTIONS", "x", 1).replace(";tag=x", ""));
+    let ok = h.sent.pop().unwrap();
+    assert_eq!(ok.status(), Some(200));
+    let allow: Vec<_> = ok.tokens(HeaderName::Allow).collect();
+    for m in ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO"] {
+        assert!(allow.contains(&m), "{m} missing from {allow:?}");
+    }
+}
+
+#[test]
+fn accept_mode_answers_at_once_and_reports_in_ha_sip_order() {
+    let mut h = H::new(vec![account(AnswerMode::Accept, 1000)]);
+    h.recv(&invite());
+    let ok = h.sent.pop().unwrap();
+    assert_eq!(h.lines(), vec!["180"]);
     assert_eq!(
-        engine.poll_output(),
-        None,
-        "one message, at most one answer"
+        ok.status(),
+        Some(200),
+        "ringing, then answered without delay"
     );
-    out.map(|o| match o {
-        Output::Transmit(t) => (
-            t.to,
-            Message::parse(t.payload).expect("our own output parses"),
-        ),
-    })
+    assert_eq!(h.names(), vec!["incoming_call"]);
+    // A retransmitted INVITE is absorbed (RFC 6026): the 2xx is resent on its own timer.
+    h.recv(&invite());
+    assert!(h.sent.is_empty());
+    let answer = String::from_utf8_lossy(ok.body()).into_owned();
+    assert!(answer.contains("m=audio 40000 RTP/AVP 0 101"), "{answer}");
+    assert!(h.other.iter().any(|o| matches!(o, Output::MediaStart { negotiated, .. } if negotiated.remote == Some("127.0.0.1:16000".parse().unwrap()))));
+    let tag = ok.to().unwrap().unwrap().tag().unwrap().to_owned();
+    h.recv(&in_dialog("ACK", &tag, 1));
+    assert!(
+        h.names().is_empty(),
+        "established only after the settle time"
+    );
+    h.at(999);
+    assert!(h.names().is_empty());
+    h.at(1000);
+    let ev: Vec<Event> = h.events.drain(..).collect();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].kind, EventKind::CallEstablished);
+    assert_eq!(ev[0].call.caller, "\"Door\" <sip:door@127.0.0.1:5070>");
+    assert_eq!(ev[0].call.parsed_caller.as_deref(), Some("door"));
+    assert_eq!(ev[0].call.internal_id, "\"Door\" <sip:door@127.0.0.1:5070>");
+    assert_eq!(ev[0].call.call_id.as_deref(), Some("e-1@127.0.0.1"));
+    assert_eq!(ev[0].call.sip_account, 1);
+    h.recv(
+        &in_dialog("INFO", &tag, 2)
+            .replace(
+                "Content-Length: 0\n",
+                "Content-Type: application/dtmf-relay\nContent-Length: 10\n\nSignal=5\r\n",
+            )
+            .replace("\n\n\n", "\n"),
+    );
+    assert_eq!(
+        h.events.drain(..).map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::DtmfDigit('5')]
+    );
+    h.sent.clear();
+    h.recv(&in_dialog("BYE", &tag, 3));
+    assert_eq!(h.lines(), vec!["200"]);
+    assert_eq!(h.names(), vec!["call_disconnected"]);
+    assert!(
+        h.other
+            .iter()
+            .any(|o| matches!(o, Output::ReleaseRtp { .. }))
+    );
+    assert_eq!(h.e.call_count(), 0);
 }
 
 #[test]
-fn options_gets_200_with_capabilities() {
-    let mut e = Engine::new(Config::default(), 1);
-    let (to, resp) = exchange(
-        &mut e,
-        udp(40000),
-        request("OPTIONS sip:gw@127.0.0.1 SIP/2.0", "OPTIONS", ""),
-    )
-    .expect("answered");
-    assert_eq!(to, udp(40000), "rport: back to the source port");
-    assert_eq!(resp.status(), Some(200));
-    assert_eq!(resp.call_id(), Some("c1@127.0.0.1"));
-    assert_eq!(resp.header(HeaderName::CSeq), Some("7 OPTIONS"));
-    let allow: Vec<_> = resp.tokens(HeaderName::Allow).collect();
+fn listen_mode_rings_until_answer_command_by_any_id() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);
+    h.recv(&invite());
+    assert_eq!(h.lines(), vec!["180"]);
+    assert_eq!(h.names(), vec!["incoming_call"]);
+    h.at(10_000);
+    assert!(h.sent.is_empty(), "listen mode never answers by itself");
+    // The parsed number and the SIP Call-ID are aliases of the call.
     assert!(
-        allow.contains(&"OPTIONS") && allow.contains(&"BYE"),
-        "{allow:?}"
-    );
-    assert_eq!(resp.header(HeaderName::Accept), Some("application/sdp"));
-    assert!(resp.header(HeaderName::Supported).is_some());
-    assert!(
-        resp.to().unwrap().unwrap().tag().is_some(),
-        "a To tag is added"
-    );
-    assert!(
-        resp.header(HeaderName::Server)
-            .unwrap()
-            .starts_with("ha-sip-rs/")
-    );
-}
-
-#[test]
-fn unknown_method_gets_501_and_known_unhandled_gets_405() {
-    let mut e = Engine::new(Config::default(), 1);
-    let (_, r) = exchange(
-        &mut e,
-        udp(1),
-        request("FOOBAR sip:gw@127.0.0.1 SIP/2.0", "FOOBAR", ""),
-    )
-    .unwrap();
-    assert_eq!(r.status(), Some(501));
-    let (_, r) = exchange(
-        &mut e,
-        udp(1),
-        request("SUBSCRIBE sip:gw@127.0.0.1 SIP/2.0", "SUBSCRIBE", ""),
-    )
-    .unwrap();
-    assert_eq!(r.status(), Some(405));
-    assert!(r.header(HeaderName::Allow).is_some());
-}
-
-#[test]
-fn broken_header_gets_400_naming_it() {
-    let mut e = Engine::new(Config::default(), 1);
-    let (_, r) = exchange(
-        &mut e,
-        udp(1),
-        request(
-            "OPTIONS sip:gw@127.0.0.1 SIP/2.0",
-            "OPTIONS",
-            "Max-Forwards: many\r\n",
-        ),
-    )
-    .unwrap();
-    assert_eq!(r.status(), Some(400));
-    assert!(
-        r.reason().unwrap().contains("Max-Forwards"),
-        "{:?}",
-        r.reason()
-    );
-}
-
-#[test]
-fn ack_and_responses_are_never_answered() {
-    let mut e = Engine::new(Config::default(), 1);
-    assert!(
-        exchange(
-            &mut e,
-            udp(1),
-            request("ACK sip:gw@127.0.0.1 SIP/2.0", "ACK", "")
+        h.e.handle_command(
+            h.now,
+            Command::Hangup {
+                number: "nobody".into()
+            }
         )
-        .is_none()
+        .is_err()
     );
-    let resp = Bytes::from_static(
-        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n\
-To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-    );
-    assert!(exchange(&mut e, udp(1), resp).is_none());
-    assert!(exchange(&mut e, udp(1), Bytes::from_static(b"\x00\x01garbage")).is_none());
-}
-
-#[test]
-fn bye_and_cancel_without_dialog_get_481() {
-    let mut e = Engine::new(Config::default(), 1);
-    let (_, r) = exchange(
-        &mut e,
-        udp(1),
-        request("BYE sip:gw@127.0.0.1 SIP/2.0", "BYE", ""),
+    h.e.handle_command(
+        h.now,
+        Command::Answer {
+            number: "door".into(),
+            webhook_to_call: None,
+        },
     )
     .unwrap();
-    assert_eq!(r.status(), Some(481));
+    h.drain();
+    assert_eq!(h.lines(), vec!["200"]);
 }
 
 #[test]
-fn stream_responses_use_the_same_connection() {
-    let mut e = Engine::new(Config::default(), 1);
-    let peer = Peer {
-        transport: Transport::Tcp,
-        addr: SocketAddr::from(([127, 0, 0, 1], 40001)),
-        connection: Some(ConnectionId(9)),
+fn listen_mode_ring_timeout_declines_after_300s() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);
+    h.recv(&invite());
+    h.lines();
+    h.names();
+    h.at(299_999);
+    assert!(h.names().is_empty());
+    h.at(300_000);
+    assert_eq!(h.names(), vec!["ring_timeout", "call_disconnected"]);
+    assert_eq!(h.lines(), vec!["603"]);
+}
+
+#[test]
+fn caller_cancel_in_listen_mode_reports_disconnected() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);
+    h.recv(&invite());
+    h.lines();
+    h.names();
+    let cancel = invite()
+        .replace("INVITE sip:", "CANCEL sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    let cancel = cancel.split("Content-Type").next().unwrap().to_owned() + "Content-Length: 0\n\n";
+    h.recv(&cancel);
+    assert_eq!(h.lines(), vec!["200", "487"]);
+    assert_eq!(h.names(), vec!["call_disconnected"]);
+}
+
+fn answer_to(req: &Message, code: u16, to_tag: &str, body: &str) -> String {
+    let body = body.replace('\n', "\r\n");
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\n".into()
     };
-    let (to, _) = exchange(
-        &mut e,
-        peer,
-        request("OPTIONS sip:gw@127.0.0.1 SIP/2.0", "OPTIONS", ""),
+    format!(
+        "SIP/2.0 {code} X\nVia: {}\nFrom: {}\nTo: {};tag={to_tag}\nCall-ID: {}\nCSeq: {}\nContact: <sip:bob@127.0.0.1:5070>\n{ct}Content-Length: {}\n\n{body}",
+        req.header(HeaderName::Via).unwrap(),
+        req.header(HeaderName::From).unwrap(),
+        req.header(HeaderName::To).unwrap(),
+        req.call_id().unwrap(),
+        req.header(HeaderName::CSeq).unwrap(),
+        body.len()
     )
-    .unwrap();
-    assert_eq!(to, peer);
 }
 
 #[test]
-fn drop_warnings_are_rate_limited_per_source() {
-    let mut e = Engine::new(Config::default(), 1);
-    let t0 = t0();
-    let src = udp(5);
+fn dial_offers_sdp_and_reports_established_after_settle() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 500)]);
+    h.e.handle_command(
+        h.now,
+        Command::Dial {
+            number: "sip:bob@127.0.0.1:5070".into(),
+            ring_timeout: Some(Duration::from_secs(20)),
+            sip_account: None,
+            webhook_to_call: BTreeMap::from([("call_established".into(), "per_call_hook".into())]),
+        },
+    )
+    .unwrap();
+    h.drain();
+    let inv = h.sent.pop().unwrap();
+    assert_eq!(
+        inv.method().map(|m| m.to_string()).as_deref(),
+        Some("INVITE")
+    );
+    let offer = String::from_utf8_lossy(inv.body()).into_owned();
+    assert!(offer.contains("m=audio 40000 RTP/AVP 0 8 101"), "{offer}");
+    assert_eq!(h.names(), vec!["outgoing_call_initiated"]);
+    // A second dial to the same number is refused, as in ha-sip.
+    let dup = h.e.handle_command(
+        h.now,
+        Command::Dial {
+            number: "sip:bob@127.0.0.1:5070".into(),
+            ring_timeout: None,
+            sip_account: None,
+            webhook_to_call: BTreeMap::new(),
+        },
+    );
+    assert!(dup.unwrap_err().0.contains("already in progress"));
+    h.recv(&answer_to(&inv, 200, "b1", SDP));
+    assert_eq!(h.lines(), vec!["ACK"]);
+    h.at(500);
+    let ev: Vec<Event> = h.events.drain(..).collect();
+    assert_eq!(
+        ev.iter().map(|e| e.kind.name()).collect::<Vec<_>>(),
+        vec!["call_established"]
+    );
+    assert_eq!(ev[0].call.internal_id, "sip:bob@127.0.0.1:5070");
+    assert_eq!(ev[0].call.caller, "<sip:bob@127.0.0.1:5070>");
+    assert_eq!(ev[0].call_webhook.as_deref(), Some("per_call_hook"));
+    h.e.handle_command(
+        h.now,
+        Command::Hangup {
+            number: "bob".into(),
+        },
+    )
+    .unwrap();
+    h.drain();
+    assert_eq!(h.lines(), vec!["BYE"]);
+    assert_eq!(h.names(), vec!["call_disconnected"]);
+}
+
+#[test]
+fn unanswered_dial_gets_ring_timeout_and_cancel() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);
+    h.e.handle_command(
+        h.now,
+        Command::Dial {
+            number: "sip:bob@127.0.0.1:5070".into(),
+            ring_timeout: Some(Duration::from_secs(5)),
+            sip_account: None,
+            webhook_to_call: BTreeMap::new(),
+        },
+    )
+    .unwrap();
+    h.drain();
+    let inv = h.sent.pop().unwrap();
+    h.names();
+    h.recv(&answer_to(&inv, 180, "b1", ""));
+    h.at(4_999);
+    assert!(h.names().is_empty());
+    h.at(5_000);
+    assert_eq!(h.names(), vec!["ring_timeout"]);
+    assert!(h.lines().contains(&"CANCEL".to_owned()));
+    h.recv(&answer_to(&inv, 487, "b1", ""));
+    assert_eq!(h.names(), vec!["call_disconnected"]);
+}
+
+#[test]
+fn dial_rejects_a_number_that_is_not_a_sip_uri() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);
+    let e = h.e.handle_command(
+        h.now,
+        Command::Dial {
+            number: "0123".into(),
+            ring_timeout: None,
+            sip_account: None,
+            webhook_to_call: BTreeMap::new(),
+        },
+    );
+    assert!(
+        e.unwrap_err()
+            .0
+            .starts_with("number: \"0123\" is not a SIP URI")
+    );
+    assert_eq!(h.e.call_count(), 0);
+}
+
+#[test]
+fn garbage_is_dropped_and_logged_with_a_rate_limit() {
+    let mut h = H::new(vec![]);
     for i in 0..5 {
-        e.handle_sip(
-            t0 + Duration::from_millis(i),
-            src,
+        h.e.handle_sip(
+            h.base + Duration::from_millis(i),
+            phone(),
             Bytes::from_static(b"junk"),
         );
     }
-    assert_eq!(e.drops.suppressed(src.addr.ip()), Some(4));
-    e.handle_sip(
-        t0 + Duration::from_secs(11),
-        src,
-        Bytes::from_static(b"junk"),
-    );
-    assert_eq!(e.drops.suppressed(src.addr.ip()), Some(0));
+    h.drain();
+    assert!(h.sent.is_empty());
+    assert_eq!(h.e.drops.suppressed(phone().addr.ip()), Some(4));
 }
 
 #[test]
 fn same_seed_same_bytes() {
     let run = || {
-        let mut e = Engine::new(Config::default(), 42);
-        e.handle_sip(
-            t0(),
-            udp(1),
-            request("OPTIONS sip:gw@127.0.0.1 SIP/2.0", "OPTIONS", ""),
-        );
-        e.poll_output()
+        let mut h = H::new(vec![account(AnswerMode::Accept, 0)]);
+        h.recv(&invite());
+        h.sent.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
-}
-
-#[test]
-fn requests_with_unreadable_via_are_dropped() {
-    let mut e = Engine::new(Config::default(), 1);
-    let req = request("OPTIONS sip:gw@127.0.0.1 SIP/2.0", "OPTIONS", "")
-        .as_ref()
-        .to_vec();
-    let text = String::from_utf8(req)
-        .unwrap()
-        .replace("SIP/2.0/UDP 127.0.0.1:5080", "garbage");
-    assert!(exchange(&mut e, udp(1), Bytes::from(text)).is_none());
 }

@@ -285,19 +285,31 @@ fn suggestion(message: &str) -> Option<String> {
         .map(|(_, c)| c.to_owned())
 }
 
-/// Levenshtein distance, for suggestions on short keys.
+/// Edit distance with adjacent transpositions (optimal string alignment), for "did you
+/// mean" suggestions: `tsl` is one step from `tls`.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Reads the options file at `path`.
@@ -387,4 +399,65 @@ mod tests {
         assert!(!format!("{o:?}").contains("hunter2"));
         assert_eq!(o.sip.password.expose(), "hunter2");
     }
+}
+
+/// Options checked beyond their JSON shape: flag strings parsed, URIs readable.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The options as read.
+    pub options: Options,
+    /// `sip_global.global_options`, parsed.
+    pub global: crate::flags::GlobalFlags,
+    /// Enabled accounts: (number 1–3, the account, its flags).
+    pub accounts: Vec<(u8, Account, crate::flags::AccountFlags)>,
+}
+
+fn check_uri(field: &str, value: &str) -> anyhow::Result<()> {
+    let ok = hasip_sip::dialog::uri_of(value).is_some_and(|u| u.as_sip().is_some());
+    if ok {
+        Ok(())
+    } else {
+        bail!(
+            "{field}: {value:?} is not a SIP URI (e.g. \"sip:fritz.box\" or \"sip:user@192.168.1.1:5060\")"
+        )
+    }
+}
+
+/// Checks what serde cannot: flag strings and URIs. Every error names its field.
+///
+/// # Errors
+/// The first fault found.
+pub fn check(options: Options) -> anyhow::Result<Checked> {
+    let global = crate::flags::parse_global(&options.sip_global.global_options)?;
+    let mut accounts = Vec::new();
+    for (number, name, acct) in [
+        (1u8, "sip", &options.sip),
+        (2, "sip_2", &options.sip_2),
+        (3, "sip_3", &options.sip_3),
+    ] {
+        // Flags are parsed for disabled accounts too, as ha-sip does: a typo fails early.
+        let flags = crate::flags::parse_account(&format!("{name}.options"), &acct.options)?;
+        if !acct.enabled {
+            continue;
+        }
+        if !acct.registrar_uri.is_empty() {
+            check_uri(&format!("{name}.registrar_uri"), &acct.registrar_uri)?;
+        }
+        if !acct.id_uri.is_empty() {
+            check_uri(&format!("{name}.id_uri"), &acct.id_uri)?;
+        } else if !acct.registrar_uri.is_empty() {
+            bail!(
+                "{name}.id_uri: required when {name}.registrar_uri is set (e.g. \"sip:homeassistant@fritz.box\")"
+            );
+        }
+        if let Some(p) = &flags.proxy {
+            check_uri(&format!("{name}.options --proxy"), p)?;
+        }
+        accounts.push((number, acct.clone(), flags));
+    }
+    Ok(Checked {
+        options,
+        global,
+        accounts,
+    })
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod flags;
 pub mod shell;
 mod stdin;
 mod tcp;

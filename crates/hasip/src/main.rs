@@ -28,6 +28,35 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Check or try out a menu: an incoming_call_file, a menu, or a dial/answer command.
+    #[command(subcommand)]
+    Menu(MenuCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MenuCommand {
+    /// Validate a menu file and print its menu tree (exit code 2 on an error).
+    Check {
+        /// The YAML file.
+        file: PathBuf,
+    },
+    /// Print what a caller would hear, which actions run and which events are sent.
+    Simulate {
+        /// The YAML file.
+        file: PathBuf,
+        /// Keys the caller presses (0-9 * # A-D); "," pauses 1 s, "[2.5s]" pauses that long.
+        #[arg(long, default_value = "")]
+        digits: String,
+        /// After the digits, stay silent this many seconds, so that menu timeouts fire.
+        #[arg(long, value_name = "SECONDS")]
+        timeout_after: Option<f64>,
+        /// Press keys while a prompt plays instead of waiting for it to end.
+        #[arg(long)]
+        barge_in: bool,
+        /// How long every prompt plays, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+        prompt_seconds: f64,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -51,8 +80,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::CheckConfig { config }) => {
-            return match config::load(config.as_deref()) {
-                Ok((_, origin)) => {
+            let checked = config::load(config.as_deref()).and_then(|(o, origin)| {
+                config::check(o)
+                    .map(|_| origin.clone())
+                    .map_err(|e| e.context(format!("configuration {origin}")))
+            });
+            return match checked {
+                Ok(origin) => {
                     println!("{origin}: configuration is valid");
                     ExitCode::SUCCESS
                 }
@@ -62,6 +96,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::Menu(command)) => return menu(command),
         Some(Command::Run(args)) => args,
         None => cli.run,
     };
@@ -75,6 +110,96 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `hasip menu check|simulate`: the menu crate's loader, tree and simulator on a file.
+fn menu(command: MenuCommand) -> ExitCode {
+    use hasip_menu::simulate::{SimOptions, parse_script, simulate};
+    use hasip_menu::{MenuFile, MenuTree};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let file = match &command {
+        MenuCommand::Check { file } | MenuCommand::Simulate { file, .. } => file,
+    };
+    let name = file.display().to_string();
+    let loaded = std::fs::read_to_string(file)
+        .map_err(|e| format!("{name}: {e}"))
+        .and_then(|text| MenuFile::from_yaml(&text, Some(&name)).map_err(|e| e.to_string()));
+    let menu_file = match loaded {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tree = MenuTree::from_option(menu_file.menu());
+    match command {
+        MenuCommand::Check { .. } => {
+            println!("{name}: {} is valid", menu_file.kind());
+            if let MenuFile::Incoming(f) = &menu_file {
+                let list = |l: &[hasip_menu::NumberPattern]| {
+                    l.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                if !f.allowed_numbers.is_empty() {
+                    println!("allowed_numbers: {}", list(&f.allowed_numbers));
+                }
+                if !f.blocked_numbers.is_empty() {
+                    println!("blocked_numbers: {}", list(&f.blocked_numbers));
+                }
+                println!("answer_after: {}s", f.answer_after.as_secs_f64());
+                for (event, id) in &f.webhook_to_call {
+                    println!("webhook_to_call: {event} -> {id}");
+                }
+            }
+            if menu_file.menu().is_none() {
+                println!("(no menu: the standard menu)");
+            }
+            print!("{}", tree.render());
+            ExitCode::SUCCESS
+        }
+        MenuCommand::Simulate {
+            digits,
+            timeout_after,
+            barge_in,
+            prompt_seconds,
+            ..
+        } => {
+            let seconds = |what: &str, x: f64| {
+                (x.is_finite() && (0.0..=86_400.0).contains(&x))
+                    .then(|| Duration::from_secs_f64(x))
+                    .ok_or_else(|| format!("{what} must be between 0 and 86400 seconds, not {x}"))
+            };
+            let parsed = parse_script(&digits)
+                .map_err(|e| format!("--digits: {e}"))
+                .and_then(|steps| {
+                    let after = timeout_after
+                        .map(|x| seconds("--timeout-after", x))
+                        .transpose()?;
+                    Ok((steps, after, seconds("--prompt-seconds", prompt_seconds)?))
+                });
+            let (steps, after, prompt_length) = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let options = SimOptions {
+                prompt_length,
+                barge_in,
+                ..SimOptions::default()
+            };
+            print!(
+                "{}",
+                simulate(Instant::now(), Arc::new(tree), &steps, after, options)
+            );
+            ExitCode::SUCCESS
         }
     }
 }

@@ -1,24 +1,27 @@
-//! The event loop: one task owns the [`Engine`], the UDP socket and the TCP listener;
-//! TCP connections and stdin run in their own tasks and talk to the loop over channels.
+//! The event loop: one task owns the [`Engine`], the SIP sockets and the RTP sockets; TCP
+//! connections, stdin and DNS lookups run in their own tasks and talk to the loop over
+//! channels.
 //!
-//! The loop wakes only on input (a datagram, a frame, a command line, a signal) or on the
-//! engine's next deadline: there is no polling, so an idle gateway uses no CPU.
+//! The loop wakes only on input (a datagram, a frame, a command line, a lookup, a signal) or
+//! on the engine's next deadline: there is no polling, so an idle gateway uses no CPU.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use hasip_engine::{Config as EngineConfig, Engine, Output, Transmit};
+use hasip_engine::{Account, AnswerMode, CallKey, Config as EngineConfig, Engine, Output};
+use hasip_sip::sdp::Codec;
 use hasip_sip::transport::{ConnectionId, Peer, Transport};
-use tokio::net::{TcpListener, UdpSocket};
+use hasip_sip::ua::{AccountConfig, Credentials, Transmit};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::config::{self, Options};
+use crate::config::{self, Checked};
 use crate::stdin::{self, StdinEvent};
 use crate::tcp::{self, ConnEvent, ConnHandle};
 
@@ -32,6 +35,9 @@ pub struct Overrides {
     /// Log level (0-6).
     pub log_level: Option<u8>,
 }
+
+/// How long shutdown waits for BYEs and un-REGISTERs to be answered.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Maps ha-sip's pjsip levels (0-6) to a tracing filter. Level 5 and up log every SIP
 /// message, as ha-sip does at its default.
@@ -57,7 +63,8 @@ fn init_logging(level: u8) {
         .try_init();
 }
 
-/// Loads the configuration, starts logging and runs the gateway until SIGTERM or SIGINT.
+/// Loads and checks the configuration, starts logging and runs the gateway until SIGTERM
+/// or SIGINT.
 ///
 /// # Errors
 /// A configuration error (naming the field) or a socket that cannot be bound.
@@ -72,13 +79,14 @@ pub fn main(config_path: Option<&Path>, overrides: Overrides) -> anyhow::Result<
     if let Some(l) = overrides.log_level {
         options.sip_global.log_level = l;
     }
-    init_logging(options.sip_global.log_level);
+    let checked = config::check(options).with_context(|| format!("configuration {origin}"))?;
+    init_logging(checked.options.sip_global.log_level);
     tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "ha-sip-rs starting");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(run(options));
+    let result = runtime.block_on(run(checked));
     // The stdin reader sits in a blocking read that only the next line or EOF ends; do not
     // wait for it.
     runtime.shutdown_background();
@@ -92,34 +100,207 @@ fn os_seed() -> u64 {
     h.finish()
 }
 
-/// Runs the gateway with the given options until a termination signal arrives.
+/// The address other hosts reach us at: the bind address, or for a wildcard bind the
+/// address of the interface that routes to `towards` (found with a connected UDP socket,
+/// which sends nothing).
+fn advertised_ip(bind: IpAddr, towards: Option<IpAddr>) -> IpAddr {
+    if !bind.is_unspecified() {
+        return bind;
+    }
+    let target = towards.unwrap_or(IpAddr::from([192, 0, 2, 1]));
+    std::net::UdpSocket::bind((bind, 0))
+        .and_then(|s| {
+            s.connect((target, 9))?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+fn engine_config(
+    checked: &Checked,
+    local: Vec<(Transport, SocketAddr)>,
+    media_ip: IpAddr,
+) -> EngineConfig {
+    let accounts = checked
+        .accounts
+        .iter()
+        .map(|(number, a, flags)| Account {
+            number: *number,
+            sip: AccountConfig {
+                id_uri: a.id_uri.clone(),
+                registrar: (!a.registrar_uri.is_empty()).then(|| a.registrar_uri.clone()),
+                proxy: flags.proxy.clone(),
+                credentials: Credentials {
+                    username: a.user_name.clone(),
+                    password: a.password.expose().to_owned(),
+                    realm: a.realm.clone(),
+                },
+                expires: 300,
+            },
+            answer_mode: match a.answer_mode {
+                config::AnswerMode::Listen => AnswerMode::Listen,
+                config::AnswerMode::Accept => AnswerMode::Accept,
+            },
+            settle_time: Duration::from_secs_f64(a.settle_time),
+            answer_after: Duration::ZERO,
+        })
+        .collect();
+    EngineConfig {
+        local,
+        media_ip,
+        accounts,
+        codecs: vec![Codec::Pcmu, Codec::Pcma],
+        ..EngineConfig::default()
+    }
+}
+
+/// The sockets and connections the loop owns.
+struct Io {
+    udp: Option<UdpSocket>,
+    bind_ip: IpAddr,
+    conns: HashMap<ConnectionId, ConnHandle>,
+    /// Stream connections by remote address, for reuse (RFC 5923 style).
+    by_addr: HashMap<SocketAddr, ConnectionId>,
+    next_conn: u64,
+    conn_tx: mpsc::Sender<ConnEvent>,
+    rtp: HashMap<CallKey, UdpSocket>,
+    resolve_tx: mpsc::Sender<(String, Option<IpAddr>)>,
+}
+
+impl Io {
+    fn add_conn(&mut self, stream: TcpStream, from: SocketAddr) -> ConnectionId {
+        self.next_conn += 1;
+        let id = ConnectionId(self.next_conn);
+        let _ = stream.set_nodelay(true);
+        self.conns
+            .insert(id, tcp::spawn(id, stream, from, self.conn_tx.clone()));
+        self.by_addr.insert(from, id);
+        id
+    }
+
+    fn remove_conn(&mut self, id: ConnectionId) {
+        if let Some(c) = self.conns.remove(&id) {
+            c.close();
+        }
+        self.by_addr.retain(|_, v| *v != id);
+    }
+
+    async fn transmit(&mut self, t: Transmit) {
+        trace_message("send", t.to.transport, t.to.addr, &t.payload);
+        match t.to.transport {
+            Transport::Udp => match &self.udp {
+                Some(udp) => {
+                    if let Err(e) = udp.send_to(&t.payload, t.to.addr).await {
+                        tracing::warn!(to = %t.to.addr, error = %e, "UDP send failed");
+                    }
+                }
+                None => tracing::warn!(to = %t.to.addr, "UDP is disabled (--udp), message dropped"),
+            },
+            Transport::Tcp => {
+                let id =
+                    t.to.connection
+                        .filter(|c| self.conns.contains_key(c))
+                        .or_else(|| self.by_addr.get(&t.to.addr).copied());
+                match id.and_then(|c| self.conns.get(&c)) {
+                    Some(c) => c.send(t.payload),
+                    None => match tokio::time::timeout(
+                        Duration::from_secs(5),
+                        TcpStream::connect(t.to.addr),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => {
+                            let id = self.add_conn(stream, t.to.addr);
+                            if let Some(c) = self.conns.get(&id) {
+                                c.send(t.payload);
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(to = %t.to.addr, error = %e, "TCP connect failed")
+                        }
+                        Err(_) => tracing::warn!(to = %t.to.addr, "TCP connect timed out"),
+                    },
+                }
+            }
+            Transport::Tls => {
+                tracing::warn!(to = %t.to.addr, "TLS transport is not available yet, message dropped")
+            }
+        }
+    }
+}
+
+/// Runs the gateway until a termination signal arrives.
 ///
 /// # Errors
 /// A socket that cannot be bound or a signal handler that cannot be installed.
-pub async fn run(options: Options) -> anyhow::Result<()> {
-    let addr = SocketAddr::new(options.sip_global.bind_address, options.sip_global.port);
-    let udp = UdpSocket::bind(addr)
-        .await
-        .with_context(|| format!("cannot bind SIP UDP on {addr} (sip_global.port)"))?;
-    let tcp_listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot bind SIP TCP on {addr} (sip_global.port)"))?;
+pub async fn run(checked: Checked) -> anyhow::Result<()> {
+    let g = &checked.options.sip_global;
+    let addr = SocketAddr::new(g.bind_address, g.port);
+    let udp = if checked.global.udp {
+        Some(
+            UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind SIP UDP on {addr} (sip_global.port)"))?,
+        )
+    } else {
+        None
+    };
+    let tcp_listener = if checked.global.tcp {
+        Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind SIP TCP on {addr} (sip_global.port)"))?,
+        )
+    } else {
+        None
+    };
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
 
-    let mut engine = Engine::new(EngineConfig::default(), os_seed());
+    let towards = checked.accounts.iter().find_map(|(_, a, _)| {
+        hasip_sip::dialog::uri_of(&a.registrar_uri)
+            .and_then(|u| u.as_sip().and_then(|s| s.host.ip()))
+    });
+    let adv = advertised_ip(g.bind_address, towards);
+    let mut local = Vec::new();
+    if udp.is_some() {
+        local.push((Transport::Udp, SocketAddr::new(adv, g.port)));
+    }
+    if tcp_listener.is_some() {
+        local.push((Transport::Tcp, SocketAddr::new(adv, g.port)));
+    }
+    let mut engine = Engine::new(engine_config(&checked, local, adv), os_seed());
+
     let (conn_tx, mut conn_rx) = mpsc::channel::<ConnEvent>(1024);
-    let mut conns: HashMap<ConnectionId, ConnHandle> = HashMap::new();
-    let mut next_conn = 0u64;
+    let (resolve_tx, mut resolve_rx) = mpsc::channel::<(String, Option<IpAddr>)>(64);
+    let mut io = Io {
+        udp,
+        bind_ip: g.bind_address,
+        conns: HashMap::new(),
+        by_addr: HashMap::new(),
+        next_conn: 0,
+        conn_tx,
+        rtp: HashMap::new(),
+        resolve_tx,
+    };
     let (stdin_tx, mut stdin_rx) = mpsc::channel::<StdinEvent>(64);
     let stdin_task = tokio::spawn(stdin::read_lines(stdin_tx));
     let mut stdin_open = true;
 
-    tracing::info!(udp = %addr, tcp = %addr, "SIP ready");
+    tracing::info!(%addr, advertised = %adv, udp = io.udp.is_some(), tcp = tcp_listener.is_some(), "SIP ready");
+    engine.start(Instant::now());
+    drain(&mut engine, &mut io).await;
     let mut buf = vec![0u8; 65_536];
+    let mut shutdown_deadline: Option<tokio::time::Instant> = None;
     loop {
+        let wake = engine.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = match (wake, shutdown_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
-            r = udp.recv_from(&mut buf) => match r {
+            r = recv_udp(io.udp.as_ref(), &mut buf) => match r {
                 Ok((n, from)) => {
                     let data = Bytes::copy_from_slice(&buf[..n]);
                     trace_message("recv", Transport::Udp, from, &data);
@@ -129,12 +310,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 // ICMP errors from earlier sends surface here on Linux; they are not fatal.
                 Err(e) => tracing::debug!(error = %e, "UDP receive error"),
             },
-            r = tcp_listener.accept() => match r {
+            r = accept_tcp(tcp_listener.as_ref()) => match r {
                 Ok((stream, from)) => {
-                    next_conn += 1;
-                    let id = ConnectionId(next_conn);
-                    let _ = stream.set_nodelay(true);
-                    conns.insert(id, tcp::spawn(id, stream, from, conn_tx.clone()));
+                    let id = io.add_conn(stream, from);
                     tracing::debug!(%from, conn = id.0, "TCP connection accepted");
                 }
                 Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
@@ -145,54 +323,135 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     let peer = Peer { transport: Transport::Tcp, addr: from, connection: Some(id) };
                     engine.handle_sip(Instant::now(), peer, data);
                 }
-                ConnEvent::Closed { id } => {
-                    conns.remove(&id);
-                }
+                ConnEvent::Closed { id } => io.remove_conn(id),
             },
+            Some((host, ip)) = resolve_rx.recv() => {
+                if ip.is_none() {
+                    tracing::warn!(host, "cannot resolve host");
+                }
+                engine.handle_resolved(Instant::now(), &host, ip);
+            }
             ev = stdin_rx.recv(), if stdin_open => match ev {
-                Some(StdinEvent::Line(line)) => stdin::handle_line(&line),
-                Some(StdinEvent::TooLong) => tracing::error!(
-                    limit = stdin::MAX_LINE,
-                    "stdin: command line too long, ignored"
-                ),
+                Some(StdinEvent::Line(line)) => stdin::handle_line(&mut engine, &line),
+                Some(StdinEvent::TooLong) => tracing::error!(limit = stdin::MAX_LINE, "stdin: command line too long, ignored"),
                 None => {
                     // EOF: the Supervisor may not attach stdin; keep running.
                     tracing::debug!("stdin closed");
                     stdin_open = false;
                 }
             },
-            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            () = sleep_until(deadline) => {
+                engine.handle_timeout(Instant::now());
+            }
+            _ = sigterm.recv(), if shutdown_deadline.is_none() => {
+                tracing::info!("SIGTERM: shutting down");
+                engine.shutdown(Instant::now());
+                shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+            }
+            _ = sigint.recv(), if shutdown_deadline.is_none() => {
+                tracing::info!("SIGINT: shutting down");
+                engine.shutdown(Instant::now());
+                shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+            }
         }
-        while let Some(out) = engine.poll_output() {
-            match out {
-                Output::Transmit(t) => transmit(&udp, &conns, t).await,
-                other => tracing::warn!(?other, "output not handled by this shell"),
+        drain(&mut engine, &mut io).await;
+        if let Some(d) = shutdown_deadline {
+            if engine.is_idle() {
+                break;
+            }
+            if tokio::time::Instant::now() >= d {
+                tracing::warn!("shutdown grace period over; leaving with requests unanswered");
+                break;
             }
         }
     }
     stdin_task.abort();
-    for (_, c) in conns.drain() {
+    for (_, c) in io.conns.drain() {
         c.close();
     }
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn transmit(udp: &UdpSocket, conns: &HashMap<ConnectionId, ConnHandle>, t: Transmit) {
-    trace_message("send", t.to.transport, t.to.addr, &t.payload);
-    match (t.to.transport, t.to.connection) {
-        (Transport::Udp, _) => {
-            if let Err(e) = udp.send_to(&t.payload, t.to.addr).await {
-                tracing::warn!(to = %t.to.addr, error = %e, "UDP send failed");
+async fn recv_udp(udp: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match udp {
+        Some(u) => u.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept_tcp(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Performs every output the engine has, including those that performing one produces.
+async fn drain(engine: &mut Engine, io: &mut Io) {
+    while let Some(out) = engine.poll_output() {
+        match out {
+            Output::Transmit(t) => io.transmit(t).await,
+            Output::BindRtp { call } => {
+                let result = std::net::UdpSocket::bind((io.bind_ip, 0))
+                    .and_then(|s| {
+                        s.set_nonblocking(true)?;
+                        UdpSocket::from_std(s)
+                    })
+                    .and_then(|s| Ok((s.local_addr()?, s)));
+                match result {
+                    Ok((addr, sock)) => {
+                        io.rtp.insert(call, sock);
+                        engine.handle_rtp_bound(Instant::now(), call, Ok(addr));
+                    }
+                    Err(e) => engine.handle_rtp_bound(Instant::now(), call, Err(e.to_string())),
+                }
             }
-        }
-        (_, Some(id)) => match conns.get(&id) {
-            Some(c) => c.send(t.payload),
-            None => tracing::debug!(to = %t.to.addr, "connection gone, message dropped"),
-        },
-        (transport, None) => {
-            tracing::warn!(to = %t.to.addr, %transport, "no connection to send on");
+            Output::ReleaseRtp { call } => {
+                io.rtp.remove(&call);
+            }
+            Output::MediaStart { call, negotiated } => {
+                tracing::info!(
+                    call = call.0,
+                    codec = negotiated.codec.name(),
+                    pt = negotiated.pt,
+                    remote = ?negotiated.remote,
+                    direction = ?negotiated.direction,
+                    "media negotiated (RTP streaming lands with the media issue)"
+                );
+            }
+            Output::Resolve { host } => {
+                let tx = io.resolve_tx.clone();
+                tokio::spawn(async move {
+                    let ip = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        tokio::net::lookup_host((host.as_str(), 0)),
+                    )
+                    .await
+                    {
+                        Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
+                        _ => None,
+                    };
+                    let _ = tx.send((host, ip)).await;
+                });
+            }
+            Output::Event(ev) => {
+                let body = hasip_bus::event_json(&ev);
+                // One line per event, its JSON body last, so that the log is easy to follow and
+                // to read back.
+                tracing::info!("event {body}");
+            }
+            Output::Registration { account, state } => {
+                tracing::debug!(account, ?state, "registration state");
+            }
+            other => tracing::warn!(?other, "output not handled by this shell"),
         }
     }
 }

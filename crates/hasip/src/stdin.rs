@@ -49,20 +49,22 @@ pub(crate) async fn read_lines(tx: mpsc::Sender<StdinEvent>) {
     }
 }
 
-/// Handles one command line. Until the commands issue lands, a valid JSON command is
-/// reported as not supported; nothing pretends to have been done.
-pub(crate) fn handle_line(line: &str) {
-    match serde_json::from_str::<serde_json::Value>(line) {
-        Err(e) => tracing::error!(error = %e, "stdin: not a JSON command, ignored"),
-        Ok(v) => {
-            let command = v
-                .get("command")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("call_service");
+/// Handles one command line: parse it (hasip-bus) and hand it to the engine. Every failure
+/// is logged with the field or call it concerns; nothing else changes.
+pub(crate) fn handle_line(engine: &mut hasip_engine::Engine, line: &str) {
+    match hasip_bus::parse_line(line) {
+        Err(e) => tracing::error!(error = %e, "stdin: command ignored"),
+        Ok(hasip_bus::Request::NotYetSupported(verb)) => {
             tracing::warn!(
-                command,
+                command = verb,
                 "stdin: this command is not implemented yet, ignored"
             );
+        }
+        Ok(hasip_bus::Request::Engine(cmd)) => {
+            tracing::info!(?cmd, "command");
+            if let Err(e) = engine.handle_command(std::time::Instant::now(), cmd) {
+                tracing::warn!(error = %e, "command failed");
+            }
         }
     }
 }

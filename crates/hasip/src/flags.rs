@@ -1,0 +1,339 @@
+//! ha-sip's flag strings: `sip_global.global_options` and each account's `options`
+//! (spec §2.6–2.8). The string is split on white space; `--flag value` and `--flag=value`
+//! both work; the last occurrence wins; boolean words are ha-sip's (case-sensitive, as in
+//! argparse). An unknown flag or a bad value stops start-up with a message naming it.
+
+use std::fmt;
+
+/// A flag string error: names the option string, the flag and what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagError(pub String);
+
+impl fmt::Display for FlagError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FlagError {}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Text,
+    Port,
+    Choice(&'static [&'static str]),
+}
+
+const ENABLED: [&str; 6] = ["enabled", "enable", "true", "yes", "on", "1"];
+const DISABLED: [&str; 6] = ["disabled", "disable", "false", "no", "off", "0"];
+
+/// The global flags (`sip_global.global_options`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalFlags {
+    /// `--stun-server HOST[:PORT]`.
+    pub stun_server: Option<String>,
+    /// `--udp` (default on).
+    pub udp: bool,
+    /// `--tcp` (default on).
+    pub tcp: bool,
+    /// `--tls` (default off).
+    pub tls: bool,
+    /// `--tls-port` (default 5061).
+    pub tls_port: u16,
+    /// `--debug-headers` (default off).
+    pub debug_headers: bool,
+}
+
+impl Default for GlobalFlags {
+    fn default() -> Self {
+        Self {
+            stun_server: None,
+            udp: true,
+            tcp: true,
+            tls: false,
+            tls_port: 5061,
+            debug_headers: false,
+        }
+    }
+}
+
+/// The per-account flags (`sip.options`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountFlags {
+    /// `--proxy URI`: the outbound proxy.
+    pub proxy: Option<String>,
+    /// `--ice` (ha-sip default on; ha-sip-rs offers no ICE and accepts the flag).
+    pub ice: bool,
+    /// `--use-stun-for-sip`.
+    pub use_stun_for_sip: bool,
+    /// `--use-stun-for-media`.
+    pub use_stun_for_media: bool,
+    /// `--use-contact-rewrite`.
+    pub use_contact_rewrite: bool,
+    /// `--use-via-rewrite`.
+    pub use_via_rewrite: bool,
+    /// `--use-sdp-nat-rewrite`.
+    pub use_sdp_nat_rewrite: bool,
+    /// `--use-sip-outbound`.
+    pub use_sip_outbound: bool,
+    /// `--turn-server HOST[:PORT]`.
+    pub turn_server: Option<String>,
+    /// `--turn-connection-type`.
+    pub turn_connection_type: String,
+    /// `--turn-user`.
+    pub turn_user: Option<String>,
+    /// `--turn-password`.
+    pub turn_password: Option<String>,
+    /// `--extract-headers A,B,C`, trimmed, original spelling kept.
+    pub extract_headers: Vec<String>,
+}
+
+impl Default for AccountFlags {
+    fn default() -> Self {
+        Self {
+            proxy: None,
+            ice: true,
+            use_stun_for_sip: true,
+            use_stun_for_media: true,
+            use_contact_rewrite: true,
+            use_via_rewrite: true,
+            use_sdp_nat_rewrite: true,
+            use_sip_outbound: true,
+            turn_server: None,
+            turn_connection_type: "udp".into(),
+            turn_user: None,
+            turn_password: None,
+            extract_headers: Vec::new(),
+        }
+    }
+}
+
+const GLOBAL: &[(&str, Kind)] = &[
+    ("stun-server", Kind::Text),
+    ("udp", Kind::Bool),
+    ("tcp", Kind::Bool),
+    ("tls", Kind::Bool),
+    ("tls-port", Kind::Port),
+    ("debug-headers", Kind::Bool),
+];
+
+const ACCOUNT: &[(&str, Kind)] = &[
+    ("proxy", Kind::Text),
+    ("ice", Kind::Bool),
+    ("use-stun-for-sip", Kind::Bool),
+    ("use-stun-for-media", Kind::Bool),
+    ("use-contact-rewrite", Kind::Bool),
+    ("use-via-rewrite", Kind::Bool),
+    ("use-sdp-nat-rewrite", Kind::Bool),
+    ("use-sip-outbound", Kind::Bool),
+    ("turn-server", Kind::Text),
+    ("turn-connection-type", Kind::Choice(&["tcp", "udp", "tls"])),
+    ("turn-user", Kind::Text),
+    ("turn-password", Kind::Text),
+    ("extract-headers", Kind::Text),
+];
+
+/// A parsed value.
+enum V {
+    Bool(bool),
+    Text(String),
+    Port(u16),
+}
+
+fn parse_flags<'a>(
+    field: &str,
+    text: &'a str,
+    known: &[(&'static str, Kind)],
+) -> Result<Vec<(&'static str, V)>, FlagError> {
+    let mut out = Vec::new();
+    let mut words = text.split_whitespace().peekable();
+    while let Some(word) = words.next() {
+        let Some(flag) = word.strip_prefix("--") else {
+            return Err(FlagError(format!(
+                "{field}: unexpected {word:?} (flags start with --)"
+            )));
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        let Some(&(canonical, kind)) = known.iter().find(|(k, _)| *k == name) else {
+            let hint = known
+                .iter()
+                .map(|(k, _)| (crate::config::edit_distance(name, k), *k))
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, k)| format!(" (did you mean --{k}?)"))
+                .unwrap_or_default();
+            let all: Vec<String> = known.iter().map(|(k, _)| format!("--{k}")).collect();
+            return Err(FlagError(format!(
+                "{field}: unknown flag --{name}{hint}; known flags: {}",
+                all.join(", ")
+            )));
+        };
+        let value: &'a str = match inline {
+            Some(v) => v,
+            None => words
+                .next()
+                .ok_or_else(|| FlagError(format!("{field}: --{canonical} needs a value")))?,
+        };
+        let v = match kind {
+            Kind::Bool => {
+                if ENABLED.contains(&value) {
+                    V::Bool(true)
+                } else if DISABLED.contains(&value) {
+                    V::Bool(false)
+                } else {
+                    return Err(FlagError(format!(
+                        "{field}: --{canonical} {value:?} is not a boolean word; use one of {} or {}",
+                        ENABLED.join("/"),
+                        DISABLED.join("/")
+                    )));
+                }
+            }
+            Kind::Text => V::Text(value.to_owned()),
+            Kind::Port => V::Port(value.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(
+                || {
+                    FlagError(format!(
+                        "{field}: --{canonical} {value:?} is not a port (1-65535)"
+                    ))
+                },
+            )?),
+            Kind::Choice(choices) => {
+                if choices.contains(&value) {
+                    V::Text(value.to_owned())
+                } else {
+                    return Err(FlagError(format!(
+                        "{field}: --{canonical} {value:?}; accepted: {}",
+                        choices.join(", ")
+                    )));
+                }
+            }
+        };
+        out.push((canonical, v));
+    }
+    Ok(out)
+}
+
+fn as_bool(v: &V) -> bool {
+    matches!(v, V::Bool(true))
+}
+
+fn as_text(v: V) -> String {
+    match v {
+        V::Text(s) => s,
+        V::Bool(b) => b.to_string(),
+        V::Port(p) => p.to_string(),
+    }
+}
+
+/// Parses `sip_global.global_options`.
+///
+/// # Errors
+/// An unknown flag or a bad value, named.
+pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
+    let mut g = GlobalFlags::default();
+    for (name, v) in parse_flags("sip_global.global_options", text, GLOBAL)? {
+        match name {
+            "stun-server" => g.stun_server = Some(as_text(v)),
+            "udp" => g.udp = as_bool(&v),
+            "tcp" => g.tcp = as_bool(&v),
+            "tls" => g.tls = as_bool(&v),
+            "tls-port" => g.tls_port = if let V::Port(p) = v { p } else { 5061 },
+            "debug-headers" => g.debug_headers = as_bool(&v),
+            _ => {}
+        }
+    }
+    Ok(g)
+}
+
+/// Parses an account's `options`; `field` names it in errors (`sip_2.options`).
+///
+/// # Errors
+/// An unknown flag or a bad value, named.
+pub fn parse_account(field: &str, text: &str) -> Result<AccountFlags, FlagError> {
+    let mut a = AccountFlags::default();
+    for (name, v) in parse_flags(field, text, ACCOUNT)? {
+        match name {
+            "proxy" => a.proxy = Some(as_text(v)),
+            "ice" => a.ice = as_bool(&v),
+            "use-stun-for-sip" => a.use_stun_for_sip = as_bool(&v),
+            "use-stun-for-media" => a.use_stun_for_media = as_bool(&v),
+            "use-contact-rewrite" => a.use_contact_rewrite = as_bool(&v),
+            "use-via-rewrite" => a.use_via_rewrite = as_bool(&v),
+            "use-sdp-nat-rewrite" => a.use_sdp_nat_rewrite = as_bool(&v),
+            "use-sip-outbound" => a.use_sip_outbound = as_bool(&v),
+            "turn-server" => a.turn_server = Some(as_text(v)),
+            "turn-connection-type" => a.turn_connection_type = as_text(v),
+            "turn-user" => a.turn_user = Some(as_text(v)),
+            "turn-password" => a.turn_password = Some(as_text(v)),
+            "extract-headers" => {
+                a.extract_headers = as_text(v)
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_spellings_last_wins_and_defaults() {
+        let g =
+            parse_global("--tls on --tls-port=5062 --udp disabled --tls off --tls yes").unwrap();
+        assert!(g.tls && !g.udp && g.tcp);
+        assert_eq!(g.tls_port, 5062);
+        assert_eq!(parse_global("").unwrap(), GlobalFlags::default());
+        let a = parse_account("sip.options", "--proxy sip:proxy.example.com;lr --ice disabled --extract-headers X-Foo,P-Called-Party-ID").unwrap();
+        assert_eq!(a.proxy.as_deref(), Some("sip:proxy.example.com;lr"));
+        assert!(!a.ice);
+        assert_eq!(a.extract_headers, vec!["X-Foo", "P-Called-Party-ID"]);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_flag() {
+        assert_eq!(
+            parse_global("--tsl on").unwrap_err().0,
+            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers"
+        );
+        assert!(
+            parse_global("--tls Enabled")
+                .unwrap_err()
+                .0
+                .contains("--tls \"Enabled\" is not a boolean word")
+        );
+        assert!(
+            parse_global("--tls-port 70000")
+                .unwrap_err()
+                .0
+                .contains("not a port")
+        );
+        assert!(
+            parse_account("sip_3.options", "--proxy")
+                .unwrap_err()
+                .0
+                .starts_with("sip_3.options: --proxy needs a value")
+        );
+        assert!(
+            parse_account("sip.options", "--turn-connection-type sctp")
+                .unwrap_err()
+                .0
+                .contains("accepted: tcp, udp, tls")
+        );
+        assert!(
+            parse_account("sip.options", "proxy")
+                .unwrap_err()
+                .0
+                .contains("flags start with --")
+        );
+    }
+}
