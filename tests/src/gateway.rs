@@ -1,9 +1,12 @@
 //! The real `hasip` binary, started on 127.0.0.1 with a port of its own.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::time::Duration;
+
+use serde_json::Value;
 
 use crate::process::Guard;
 use crate::workdir::WorkDir;
@@ -39,6 +42,7 @@ pub struct Gateway {
     pub sip: SocketAddr,
     process: Guard,
     log: PathBuf,
+    stdin: Option<ChildStdin>,
 }
 
 impl Gateway {
@@ -69,7 +73,7 @@ impl Gateway {
             cmd.args(args);
             let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
             let err = out.try_clone().unwrap_or_else(|e| panic!("clone log: {e}"));
-            let child = cmd
+            let mut child = cmd
                 .stdin(Stdio::piped())
                 .stdout(out)
                 .stderr(err)
@@ -77,10 +81,12 @@ impl Gateway {
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));
             dir.attach_log(log.clone());
+            let stdin = child.stdin.take();
             let mut gw = Self {
                 sip: SocketAddr::from(([127, 0, 0, 1], port)),
                 process: Guard::new("hasip", child),
                 log: log.clone(),
+                stdin,
             };
             let up = wait_for(Duration::from_secs(10), Duration::from_millis(5), || {
                 if gw.process.try_status().is_some() {
@@ -109,6 +115,57 @@ impl Gateway {
         std::fs::read(&self.log)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default()
+    }
+
+    /// Writes one command line to the gateway's stdin, as the Supervisor does.
+    ///
+    /// # Panics
+    /// When stdin is closed.
+    pub fn command(&mut self, json: &str) {
+        let stdin = self.stdin.as_mut().expect("gateway stdin");
+        stdin.write_all(json.as_bytes()).expect("write command");
+        stdin.write_all(b"\n").expect("write newline");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Every event the gateway reported so far, as the JSON bodies it posts.
+    pub fn events(&self) -> Vec<Value> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| {
+                l.split_once(" event {")
+                    .map(|(_, rest)| format!("{{{rest}"))
+            })
+            .filter_map(|json| serde_json::from_str(&json).ok())
+            .collect()
+    }
+
+    /// Waits until an event named `name` has been reported `n` times in total, and
+    /// returns the latest.
+    pub fn wait_event_n(&self, name: &str, n: usize, timeout: Duration) -> Option<Value> {
+        wait_for(timeout, Duration::from_millis(10), || {
+            let matching: Vec<Value> = self
+                .events()
+                .into_iter()
+                .filter(|e| e["event"] == name)
+                .collect();
+            (matching.len() >= n)
+                .then(|| matching.last().cloned())
+                .flatten()
+        })
+    }
+
+    /// Waits until an event named `name` has been reported.
+    pub fn wait_event(&self, name: &str, timeout: Duration) -> Option<Value> {
+        self.wait_event_n(name, 1, timeout)
+    }
+
+    /// Waits until the log has a line containing `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_for(timeout, Duration::from_millis(10), || {
+            self.log_text().contains(needle).then_some(())
+        })
+        .is_some()
     }
 
     /// The process.

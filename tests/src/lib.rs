@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stderr)] // a failing test's logs go to its (captured) stderr
 
+pub mod baresip;
 pub mod gateway;
+pub mod kamailio;
 pub mod ports;
 pub mod process;
 pub mod raw;

@@ -79,3 +79,56 @@ pub fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
         n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
     })
 }
+
+/// Registers `user` at `registrar` (answering its digest challenge) with a Contact at
+/// 127.0.0.1:`contact_port`, so that calls to `user` reach whatever listens there.
+/// Returns the final status code.
+pub fn register(
+    registrar: SocketAddr,
+    user: &str,
+    password: &str,
+    contact_port: u16,
+    expires: u32,
+) -> Option<u16> {
+    use hasip_sip::digest::{Challenge, RequestParts, authorization};
+    use hasip_sip::message::{HeaderName, Message};
+
+    let ruri = format!("sip:{registrar}");
+    let build = |cseq: u32, auth: Option<String>| {
+        let mut m = format!(
+            "REGISTER {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{{port}};branch=z9hG4bK-reg{cseq}-{user};rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:{user}@test.local>;tag=reg-{user}\r\nTo: <sip:{user}@test.local>\r\n\
+Call-ID: reg-{user}-{contact_port}@127.0.0.1\r\nCSeq: {cseq} REGISTER\r\n\
+Contact: <sip:{user}@127.0.0.1:{contact_port}>\r\nExpires: {expires}\r\n"
+        );
+        if let Some(a) = auth {
+            m.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        m.push_str("Content-Length: 0\r\n\r\n");
+        m
+    };
+    let first = udp_exchange(registrar, &build(1, None), Duration::from_secs(3))?;
+    if status(&first) != Some(401) {
+        return status(&first);
+    }
+    let msg = Message::parse(bytes::Bytes::from(first)).ok()?;
+    let challenge = Challenge::choose(
+        msg.challenges(HeaderName::WwwAuthenticate)
+            .filter_map(Result::ok),
+    )
+    .ok()?;
+    let auth = authorization(
+        &challenge,
+        user,
+        password,
+        RequestParts {
+            method: "REGISTER",
+            uri: &ruri,
+            body: b"",
+        },
+        1,
+        "0a4f113b",
+    );
+    let second = udp_exchange(registrar, &build(2, Some(auth)), Duration::from_secs(3))?;
+    status(&second)
+}

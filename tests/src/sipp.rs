@@ -58,34 +58,94 @@ pub enum Transport {
     Tcp,
 }
 
-/// Runs `scenario` once against `target` and waits (at most `timeout`) for sipp to end.
+/// Options of one sipp run.
+#[derive(Debug, Clone)]
+pub struct SippOptions {
+    /// `-t u1` or `-t t1`.
+    pub transport: Transport,
+    /// Run as a server (`-sf` without a target): waits for calls on `port`.
+    pub server: bool,
+    /// sipp's SIP port (`-p`); chosen free when `None`.
+    pub port: Option<u16>,
+    /// Global timeout.
+    pub timeout: Duration,
+}
+
+impl Default for SippOptions {
+    fn default() -> Self {
+        Self {
+            transport: Transport::Udp,
+            server: false,
+            port: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A sipp process running in the background.
+#[derive(Debug)]
+pub struct SippHandle {
+    /// Its SIP port.
+    pub port: u16,
+    guard: Guard,
+    messages: PathBuf,
+    timeout: Duration,
+}
+
+impl SippHandle {
+    /// Waits for sipp to end (at most its timeout plus 5 s) and reads what it received.
+    pub fn finish(mut self) -> SippRun {
+        let status = self
+            .guard
+            .wait_exit(self.timeout + Duration::from_secs(5))
+            .or_else(|| self.guard.stop(Duration::from_secs(2)));
+        let log = std::fs::read(&self.messages)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        SippRun {
+            status,
+            received: received_messages(&log),
+        }
+    }
+
+    /// The messages received so far.
+    pub fn received_so_far(&self) -> Vec<String> {
+        let log = std::fs::read(&self.messages)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        received_messages(&log)
+    }
+}
+
+/// Starts sipp with `scenario` in the background. `target` is where a client sends.
 ///
 /// # Panics
 /// When sipp cannot be started.
-pub fn run(
+pub fn spawn(
     dir: &WorkDir,
     name: &str,
     scenario: &str,
-    target: SocketAddr,
-    transport: Transport,
-    timeout: Duration,
-) -> SippRun {
+    target: Option<SocketAddr>,
+    opts: &SippOptions,
+) -> SippHandle {
     let scen = dir.file(&format!("{name}.xml"));
     std::fs::write(&scen, scenario).unwrap_or_else(|e| panic!("write scenario: {e}"));
     let messages = dir.file(&format!("{name}.messages.log"));
     let errors = dir.file(&format!("{name}.errors.log"));
     let out = dir.file(&format!("{name}.sipp.out"));
-    let port = ports::free_port();
+    let port = opts.port.unwrap_or_else(ports::free_port);
     let media = ports::free_ports(4);
     let ctrl = ports::free_port();
-    let secs = timeout.as_secs().max(1);
+    let secs = opts.timeout.as_secs().max(1);
     let mut cmd = Command::new("sipp");
-    cmd.arg(target.to_string())
-        .arg("-sf")
+    if let Some(t) = target {
+        cmd.arg(t.to_string());
+    }
+    cmd.arg("-sf")
         .arg(&scen)
         .args([
             "-t",
-            if transport == Transport::Udp {
+            if opts.transport == Transport::Udp {
                 "u1"
             } else {
                 "t1"
@@ -127,17 +187,38 @@ pub fn run(
     for log in [&messages, &errors, &out] {
         dir.attach_log(PathBuf::from(log));
     }
-    let mut guard = Guard::new("sipp", child);
-    let status = guard
-        .wait_exit(timeout + Duration::from_secs(5))
-        .or_else(|| guard.stop(Duration::from_secs(2)));
-    let log = std::fs::read(&messages)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    SippRun {
-        status,
-        received: received_messages(&log),
+    let handle = SippHandle {
+        port,
+        guard: Guard::new("sipp", child),
+        messages,
+        timeout: opts.timeout,
+    };
+    if opts.server {
+        // A server is ready when its SIP port is bound.
+        let bound = crate::wait_for(Duration::from_secs(5), Duration::from_millis(10), || {
+            let free = std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+            (!free).then_some(())
+        });
+        assert!(bound.is_some(), "sipp {name} did not bind port {port}");
     }
+    handle
+}
+
+/// Runs `scenario` once against `target` and waits (at most `timeout`) for sipp to end.
+pub fn run(
+    dir: &WorkDir,
+    name: &str,
+    scenario: &str,
+    target: SocketAddr,
+    transport: Transport,
+    timeout: Duration,
+) -> SippRun {
+    let opts = SippOptions {
+        transport,
+        timeout,
+        ..SippOptions::default()
+    };
+    spawn(dir, name, scenario, Some(target), &opts).finish()
 }
 
 /// Extracts the messages sipp logged as received.

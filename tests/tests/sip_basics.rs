@@ -167,13 +167,20 @@ fn broken_requests_get_400_naming_the_fault_and_the_gateway_keeps_serving() {
         ),
     ];
     for (name, req, named) in &cases {
-        let r = expect_response(&dir, &gw, name, Transport::Udp, req, 400);
-        let line = r.lines().next().unwrap_or_default();
-        assert!(
-            line.contains(named),
-            "{name}: reason should name {named}: {line}"
-        );
-        assert!(gw.is_running(), "{name}: gateway died");
+        for (suffix, transport) in [("udp", Transport::Udp), ("tcp", Transport::Tcp)] {
+            // Over TCP a Content-Length beyond what is sent means "more is coming".
+            if name.starts_with("content-length-too-large") && transport == Transport::Tcp {
+                continue;
+            }
+            let name = format!("{name}-{suffix}");
+            let r = expect_response(&dir, &gw, &name, transport, req, 400);
+            let line = r.lines().next().unwrap_or_default();
+            assert!(
+                line.contains(named),
+                "{name}: reason should name {named}: {line}"
+            );
+            assert!(gw.is_running(), "{name}: gateway died");
+        }
     }
     // sipp will not take a response whose CSeq method differs from its request, so this
     // one goes over a raw socket.

@@ -1,0 +1,186 @@
+//! Registration and calls through kamailio, the registrar most providers run: digest on
+//! REGISTER (401) over UDP and TCP, wrong credentials without a retry storm, un-REGISTER at
+//! shutdown, a call routed by kamailio to the registered gateway, and a dial through
+//! kamailio that answers its 407 challenge.
+
+use std::time::Duration;
+
+use hasip_tests::gateway::Gateway;
+use hasip_tests::kamailio::{Kamailio, KamailioOptions};
+use hasip_tests::sipp::{self, SippOptions, Transport};
+use hasip_tests::workdir::WorkDir;
+use hasip_tests::{have, raw};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn require_peers() {
+    assert!(
+        have("kamailio") && have("sipp"),
+        "kamailio and sipp are needed: run ./build.sh test"
+    );
+}
+
+fn registered(k: &Kamailio, transport: &str, password: &str, answer_mode: &str) -> Value {
+    let suffix = if transport == "udp" {
+        String::new()
+    } else {
+        format!(";transport={transport}")
+    };
+    json!({
+        "sip_global": {"log_level": 3},
+        "sip": {
+            "enabled": true,
+            "registrar_uri": format!("sip:{}{suffix}", k.sip),
+            "id_uri": "sip:hasip@test.local",
+            "realm": "*",
+            "user_name": "hasip",
+            "password": password,
+            "answer_mode": answer_mode,
+            "settle_time": 0
+        }
+    })
+}
+
+#[test]
+fn registers_over_udp_and_tcp_and_unregisters_at_shutdown() {
+    require_peers();
+    for transport in ["udp", "tcp"] {
+        let dir = WorkDir::new(&format!("register-{transport}"));
+        let k = Kamailio::start(&dir, KamailioOptions::default());
+        let mut gw = Gateway::start_with(
+            &dir,
+            Some(&registered(&k, transport, "secret", "listen")),
+            &[],
+        );
+        assert!(
+            k.wait_log("REGISTERED hasip contact=<sip:hasip@127.0.0.1:", WAIT),
+            "{transport}: kamailio saw no REGISTER"
+        );
+        assert!(
+            gw.wait_log("registered account=1 expires=300", WAIT),
+            "{transport}: gateway did not report the registration"
+        );
+        let proto = if transport == "udp" { "/udp" } else { "/tcp" };
+        assert!(
+            k.log_text().contains(proto),
+            "{transport}: REGISTER came over another transport"
+        );
+        assert!(gw.process().signal("TERM"));
+        assert!(gw.process().wait_exit(WAIT).is_some_and(|s| s.success()));
+        assert!(
+            k.wait_log("expires=0", WAIT),
+            "{transport}: no un-REGISTER at shutdown"
+        );
+        assert!(
+            gw.log_text().contains("unregistered account=1"),
+            "{transport}: the un-REGISTER was not answered before exit"
+        );
+    }
+}
+
+#[test]
+fn wrong_password_fails_clearly_and_does_not_retry_in_a_loop() {
+    require_peers();
+    let dir = WorkDir::new("register-wrong-password");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    let gw = Gateway::start_with(&dir, Some(&registered(&k, "udp", "wrong", "listen")), &[]);
+    assert!(
+        gw.wait_log("registration failed account=1 code=403", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    assert!(
+        gw.log_text().contains("retry_in="),
+        "the log says when it tries again"
+    );
+    // Providers ban retry storms: within the next seconds there is no further attempt.
+    let before = k.count("RX REGISTER");
+    assert!(
+        before <= 2,
+        "{before} REGISTERs before giving up (one plain, one with credentials)"
+    );
+    // Absence over a window is the point here, so this one waits on purpose.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        k.count("RX REGISTER"),
+        before,
+        "the gateway kept registering after a 403"
+    );
+}
+
+#[test]
+fn kamailio_routes_a_call_to_the_registered_gateway() {
+    require_peers();
+    let dir = WorkDir::new("register-incoming");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    let gw = Gateway::start_with(&dir, Some(&registered(&k, "udp", "secret", "accept")), &[]);
+    assert!(gw.wait_log("registered account=1", WAIT));
+    // An anonymous trunk (From user unknown to kamailio) calls the gateway's AOR.
+    let run = sipp::run(
+        &dir,
+        "via-kamailio",
+        include_str!("../sipp/uac_call_routed.xml"),
+        k.sip,
+        Transport::Udp,
+        WAIT,
+    );
+    assert!(run.passed(), "sipp: {:?}", run.received);
+    assert!(
+        k.log_text().contains("ROUTE INVITE door -> hasip"),
+        "{}",
+        k.log_text()
+    );
+    let est = gw
+        .wait_event("call_established", WAIT)
+        .expect("call_established");
+    assert_eq!(est["parsed_caller"], "door");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+}
+
+#[test]
+fn dial_through_kamailio_answers_the_407_challenge() {
+    require_peers();
+    let dir = WorkDir::new("register-dial-407");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    let mut gw = Gateway::start_with(&dir, Some(&registered(&k, "udp", "secret", "listen")), &[]);
+    assert!(gw.wait_log("registered account=1", WAIT));
+    // alice's phone is a sipp UAS registered at kamailio.
+    let opts = SippOptions {
+        server: true,
+        timeout: Duration::from_secs(20),
+        ..SippOptions::default()
+    };
+    let alice = sipp::spawn(
+        &dir,
+        "alice",
+        include_str!("../sipp/uas_answer.xml"),
+        None,
+        &opts,
+    );
+    assert_eq!(
+        raw::register(k.sip, "alice", "alice", alice.port, 300),
+        Some(200)
+    );
+    let number = format!("sip:alice@{}", k.sip);
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    gw.wait_event("call_established", WAIT)
+        .expect("call_established");
+    assert!(
+        k.log_text().contains("AUTH OK user 'hasip' for INVITE"),
+        "no 407 round trip: {}",
+        k.log_text()
+    );
+    gw.command(&json!({"command": "hangup", "number": number}).to_string());
+    let run = alice.finish();
+    assert!(run.passed(), "alice: {:?}", run.received);
+    let bye = run
+        .received
+        .iter()
+        .find(|m| m.starts_with("BYE "))
+        .expect("BYE reached alice");
+    assert!(bye.contains("Via: SIP/2.0/UDP 127.0.0.1"), "{bye}");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+}
