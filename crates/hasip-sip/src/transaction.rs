@@ -348,15 +348,19 @@ impl Transactions {
                 if code < 200 {
                     tx.state = State::Proceeding;
                     self.disarm(id, Timer::Retransmit);
-                    self.events
-                        .push_back(TxEvent::Response { tx: id, response: Box::new(response) });
+                    self.events.push_back(TxEvent::Response {
+                        tx: id,
+                        response: Box::new(response),
+                    });
                 } else if code < 300 {
                     // RFC 6026 §7.2: Accepted; Timer M absorbs and forwards 2xx retransmissions.
                     tx.state = State::Accepted;
                     self.disarm(id, Timer::Retransmit);
                     self.arm(id, Timer::End, now + 64 * t.t1);
-                    self.events
-                        .push_back(TxEvent::Response { tx: id, response: Box::new(response) });
+                    self.events.push_back(TxEvent::Response {
+                        tx: id,
+                        response: Box::new(response),
+                    });
                 } else {
                     let ack = build_ack(&tx.request, &response);
                     tx.ack = Some(ack.clone());
@@ -372,13 +376,17 @@ impl Transactions {
                         Duration::from_secs(32).max(64 * t.t1 / 2)
                     };
                     self.arm(id, Timer::End, now + d);
-                    self.events
-                        .push_back(TxEvent::Response { tx: id, response: Box::new(response) });
+                    self.events.push_back(TxEvent::Response {
+                        tx: id,
+                        response: Box::new(response),
+                    });
                 }
             }
             (Kind::ClientInvite, State::Accepted) if (200..300).contains(&code) => {
-                self.events
-                    .push_back(TxEvent::Response { tx: id, response: Box::new(response) });
+                self.events.push_back(TxEvent::Response {
+                    tx: id,
+                    response: Box::new(response),
+                });
             }
             (Kind::ClientInvite, State::Completed) => {
                 if code >= 300
@@ -391,8 +399,10 @@ impl Transactions {
             (Kind::ClientNonInvite, State::Trying | State::Proceeding) => {
                 if code < 200 {
                     tx.state = State::Proceeding;
-                    self.events
-                        .push_back(TxEvent::Response { tx: id, response: Box::new(response) });
+                    self.events.push_back(TxEvent::Response {
+                        tx: id,
+                        response: Box::new(response),
+                    });
                 } else {
                     tx.state = State::Completed;
                     let reliable = tx.reliable();
@@ -400,8 +410,10 @@ impl Transactions {
                     // Timer K: T4 on UDP, 0 on reliable transports.
                     let k = if reliable { Duration::ZERO } else { t.t4 };
                     self.arm(id, Timer::End, now + k);
-                    self.events
-                        .push_back(TxEvent::Response { tx: id, response: Box::new(response) });
+                    self.events.push_back(TxEvent::Response {
+                        tx: id,
+                        response: Box::new(response),
+                    });
                 }
             }
             _ => {}
