@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use hasip_engine::{Command, Event, EventKind};
+use hasip_engine::{Command, DtmfMethod, Event, EventKind, PlaybackKind};
 use serde_json::{Map, Value};
 
 /// A command line could not be turned into a command; the message names the field.
@@ -31,8 +31,6 @@ impl std::error::Error for BusError {}
 pub enum Request {
     /// A command the engine carries out.
     Engine(Command),
-    /// A valid ha-sip command that this build does not carry out yet.
-    NotYetSupported(String),
 }
 
 /// The ha-sip verbs.
@@ -141,6 +139,40 @@ fn sip_account(obj: &Map<String, Value>) -> Result<Option<u8>, BusError> {
     }
 }
 
+fn required_str(obj: &Map<String, Value>, name: &str) -> Result<String, BusError> {
+    field_str(obj, name)?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| BusError(format!("{name}: required")))
+}
+
+/// ha-sip reads flags with Python truthiness: `true`, non-zero numbers and non-empty
+/// strings are true.
+fn flag(obj: &Map<String, Value>, name: &str) -> bool {
+    match obj.get(name) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
+/// `post_action` of play commands: only `hangup` does something (spec §3.4.8).
+fn hangup_after(obj: &Map<String, Value>) -> bool {
+    matches!(obj.get("post_action"), Some(Value::String(s)) if s.trim() == "hangup")
+}
+
+fn menu(obj: &Map<String, Value>) -> Result<Option<Box<hasip_menu::Menu>>, BusError> {
+    match obj.get("menu") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) if m.is_empty() => Ok(None),
+        Some(v) => hasip_menu::Menu::from_json(v)
+            .map(|m| Some(Box::new(m)))
+            .map_err(|e| BusError(format!("menu: {e}"))),
+    }
+}
+
 /// Parses one command (a JSON value, as one stdin line or one MQTT payload carries it).
 ///
 /// # Errors
@@ -160,34 +192,139 @@ pub fn parse_command(value: &Value) -> Result<Request, BusError> {
             )));
         }
     };
-    match verb.as_str() {
-        "dial" => Ok(Request::Engine(Command::Dial {
+    let cmd = match verb.as_str() {
+        "call_service" => {
+            let (domain, service) = match (field_str(obj, "domain")?, field_str(obj, "service")?) {
+                (Some(d), Some(s)) if !d.is_empty() && !s.is_empty() => (d, s),
+                _ => {
+                    return Err(BusError(
+                        "domain, service: both are required for call_service".into(),
+                    ));
+                }
+            };
+            let service_data = match obj.get("service_data") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(m)) => m.clone(),
+                Some(other) => {
+                    return Err(BusError(format!(
+                        "service_data: expected an object, got {}",
+                        kind(other)
+                    )));
+                }
+            };
+            Command::CallService {
+                domain,
+                service,
+                entity_id: field_str(obj, "entity_id")?,
+                service_data,
+            }
+        }
+        "dial" => Command::Dial {
             number: required_number(obj)?,
             ring_timeout: ring_timeout(obj),
             sip_account: sip_account(obj)?,
             webhook_to_call: webhooks(obj)?.unwrap_or_default(),
-        })),
-        "answer" => Ok(Request::Engine(Command::Answer {
+            menu: menu(obj)?,
+        },
+        "answer" => Command::Answer {
             number: required_number(obj)?,
             webhook_to_call: webhooks(obj)?,
-        })),
-        "hangup" => Ok(Request::Engine(Command::Hangup {
+            menu: menu(obj)?,
+        },
+        "reject" => {
+            let code = match obj.get("code") {
+                None | Some(Value::Null) => 486,
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .and_then(|c| u16::try_from(c).ok())
+                    .filter(|c| (400..700).contains(c))
+                    .ok_or_else(|| {
+                        BusError(format!("code: {n} is not a final error status (400-699)"))
+                    })?,
+                Some(other) => {
+                    return Err(BusError(format!(
+                        "code: expected a status such as 486 or 603, got {}",
+                        kind(other)
+                    )));
+                }
+            };
+            Command::Reject {
+                number: required_number(obj)?,
+                code,
+            }
+        }
+        "hangup" => Command::Hangup {
             number: required_number(obj)?,
-        })),
-        v if VERBS.contains(&v) => Ok(Request::NotYetSupported(v.to_owned())),
+        },
+        "transfer" => Command::Transfer {
+            number: required_number(obj)?,
+            transfer_to: required_str(obj, "transfer_to")?,
+        },
+        "bridge_audio" => Command::BridgeAudio {
+            number: required_number(obj)?,
+            bridge_to: required_str(obj, "bridge_to")?,
+        },
+        "send_dtmf" => {
+            // ha-sip checks the method before the digits.
+            let method = match field_str(obj, "method")?.as_deref() {
+                None | Some("in_band") => DtmfMethod::InBand,
+                Some("rfc2833") => DtmfMethod::Rfc2833,
+                Some("sip_info") => DtmfMethod::SipInfo,
+                Some(other) => {
+                    return Err(BusError(format!(
+                        "method: {other:?}; must be one of in_band, rfc2833, sip_info"
+                    )));
+                }
+            };
+            Command::SendDtmf {
+                number: required_number(obj)?,
+                digits: required_str(obj, "digits")?,
+                method,
+            }
+        }
+        "play_message" => Command::PlayMessage {
+            number: required_number(obj)?,
+            message: required_str(obj, "message")?,
+            language: field_str(obj, "tts_language")?.filter(|l| !l.is_empty()),
+            handle_as_template: flag(obj, "handle_as_template"),
+            cache_audio: flag(obj, "cache_audio"),
+            wait_for_audio_to_finish: flag(obj, "wait_for_audio_to_finish"),
+            hangup_after: hangup_after(obj),
+        },
+        "play_audio_file" => Command::PlayAudioFile {
+            number: required_number(obj)?,
+            audio_file: required_str(obj, "audio_file")?,
+            cache_audio: flag(obj, "cache_audio"),
+            wait_for_audio_to_finish: flag(obj, "wait_for_audio_to_finish"),
+            hangup_after: hangup_after(obj),
+        },
+        "stop_playback" => Command::StopPlayback {
+            number: required_number(obj)?,
+        },
+        "start_recording" => Command::StartRecording {
+            number: required_number(obj)?,
+            recording_file: required_str(obj, "recording_file")?,
+        },
+        "stop_recording" => Command::StopRecording {
+            number: required_number(obj)?,
+        },
+        "state" => Command::State,
+        "quit" => Command::Quit,
         other => {
             let hint = VERBS
                 .iter()
+                .chain(std::iter::once(&"reject"))
                 .map(|v| (edit_distance(other, v), *v))
                 .filter(|(d, _)| *d <= 2)
                 .min()
                 .map(|(_, v)| format!(" (did you mean \"{v}\"?)"))
                 .unwrap_or_default();
-            Err(BusError(format!(
+            return Err(BusError(format!(
                 "command: unknown command {other:?}{hint}"
-            )))
+            )));
         }
-    }
+    };
+    Ok(Request::Engine(cmd))
 }
 
 /// Parses a command line as stdin carries it.
@@ -247,6 +384,26 @@ pub fn event_json(ev: &Event) -> Value {
         EventKind::DtmfDigit(d) => {
             m.insert("digit".into(), d.to_string().into());
         }
+        EventKind::EnteredMenu(id) => {
+            m.insert("menu_id".into(), id.clone().into());
+        }
+        EventKind::Timeout(id) | EventKind::PinLockout(id) => {
+            m.insert(
+                "menu_id".into(),
+                id.clone().map_or(Value::Null, Value::from),
+            );
+        }
+        EventKind::PlaybackDone(PlaybackKind::Message(text)) => {
+            m.insert("type".into(), "message".into());
+            m.insert("message".into(), text.clone().into());
+        }
+        EventKind::PlaybackDone(PlaybackKind::AudioFile(path)) => {
+            m.insert("type".into(), "audio_file".into());
+            m.insert("audio_file".into(), path.clone().into());
+        }
+        EventKind::RecordingStarted(f) | EventKind::RecordingStopped(f) => {
+            m.insert("recording_file".into(), f.clone().into());
+        }
         EventKind::IncomingCall
         | EventKind::OutgoingCallInitiated
         | EventKind::CallEstablished
@@ -272,6 +429,7 @@ mod tests {
             ring_timeout,
             sip_account,
             webhook_to_call,
+            ..
         }) = r
         else {
             panic!()
@@ -335,11 +493,96 @@ mod tests {
     }
 
     #[test]
-    fn missing_command_is_call_service() {
+    fn missing_command_is_call_service_with_service_data() {
+        let r = parse_line(r#"{"domain":"script","service":"turn_on","entity_id":"script.x","service_data":{"variables":{"song":"a"}}}"#).unwrap();
+        let Request::Engine(Command::CallService {
+            domain,
+            service,
+            entity_id,
+            service_data,
+        }) = r
+        else {
+            panic!()
+        };
         assert_eq!(
-            parse_line(r#"{"domain":"light","service":"turn_on"}"#).unwrap(),
-            Request::NotYetSupported("call_service".into())
+            (domain.as_str(), service.as_str(), entity_id.as_deref()),
+            ("script", "turn_on", Some("script.x"))
         );
+        assert_eq!(
+            service_data.get("variables").and_then(|v| v.get("song")),
+            Some(&Value::from("a"))
+        );
+        assert!(
+            parse_line(r#"{"domain":"light"}"#)
+                .unwrap_err()
+                .0
+                .starts_with("domain, service")
+        );
+    }
+
+    #[test]
+    fn every_verb_parses_with_its_fields() {
+        let ok = [
+            r#"{"command":"transfer","number":"x","transfer_to":"sip:a@b"}"#,
+            r#"{"command":"bridge_audio","number":"self","bridge_to":"x"}"#,
+            r#"{"command":"send_dtmf","number":"x","digits":"12#","method":"sip_info"}"#,
+            r#"{"command":"play_message","number":"x","message":"hi","tts_language":"de","cache_audio":true,"post_action":"hangup"}"#,
+            r#"{"command":"play_audio_file","number":"x","audio_file":"/media/a.mp3"}"#,
+            r#"{"command":"stop_playback","number":"x"}"#,
+            r#"{"command":"start_recording","number":"x","recording_file":"/media/r.wav"}"#,
+            r#"{"command":"stop_recording","number":"x"}"#,
+            r#"{"command":"state"}"#,
+            r#"{"command":"quit"}"#,
+            r#"{"command":"reject","number":"x","code":603}"#,
+            r#"{"command":"dial","number":"sip:a@b","menu":{"message":"hello","choices":{"1":{"message":"one"}}}}"#,
+        ];
+        for line in ok {
+            assert!(parse_line(line).is_ok(), "{line}: {:?}", parse_line(line));
+        }
+        let r = parse_line(
+            r#"{"command":"play_message","number":"x","message":"hi","post_action":"return"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(
+                r,
+                Request::Engine(Command::PlayMessage {
+                    hangup_after: false,
+                    ..
+                })
+            ),
+            "only hangup counts"
+        );
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let cases = [
+            (
+                r#"{"command":"send_dtmf","number":"x","digits":"1","method":"tone"}"#,
+                "method: \"tone\"; must be one of in_band, rfc2833, sip_info",
+            ),
+            (
+                r#"{"command":"send_dtmf","number":"x"}"#,
+                "digits: required",
+            ),
+            (
+                r#"{"command":"transfer","number":"x"}"#,
+                "transfer_to: required",
+            ),
+            (
+                r#"{"command":"reject","number":"x","code":200}"#,
+                "code: 200 is not a final error status (400-699)",
+            ),
+            (
+                r#"{"command":"dial","number":"sip:a@b","menu":{"choices":{"1":{"post_action":"hangupp"}}}}"#,
+                "menu: ",
+            ),
+        ];
+        for (line, expected) in cases {
+            let e = parse_line(line).unwrap_err().0;
+            assert!(e.starts_with(expected), "{line}: {e}");
+        }
     }
 
     #[test]

@@ -19,10 +19,14 @@
 
 mod drop_log;
 mod ids;
+mod menus;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use hasip_menu::{IncomingCallFile, MenuSession, MenuTree};
 
 use bytes::Bytes;
 use hasip_sip::message::{HeaderName, Message};
@@ -57,8 +61,11 @@ pub struct Account {
     pub answer_mode: AnswerMode,
     /// Delay between the call being confirmed and "established".
     pub settle_time: Duration,
-    /// Delay before an accept-mode call is answered.
+    /// Delay before an accept-mode call is answered (the incoming-call file's
+    /// `answer_after` wins when the account has one).
     pub answer_after: Duration,
+    /// The account's `incoming_call_file`, loaded by the shell.
+    pub incoming: Option<Arc<IncomingCallFile>>,
 }
 
 /// Static settings of the engine.
@@ -76,6 +83,8 @@ pub struct Config {
     pub codecs: Vec<Codec>,
     /// How long an unanswered incoming call may ring (ha-sip: 300 s).
     pub incoming_ring_timeout: Duration,
+    /// The global TTS language (`tts.language`, `en` when empty).
+    pub tts_language: String,
 }
 
 impl Default for Config {
@@ -87,6 +96,7 @@ impl Default for Config {
             accounts: Vec::new(),
             codecs: vec![Codec::Pcmu, Codec::Pcma],
             incoming_ring_timeout: Duration::from_secs(300),
+            tts_language: "en".to_owned(),
         }
     }
 }
@@ -95,9 +105,32 @@ impl Default for Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey(pub u64);
 
-/// A command, already validated by the bus (the JSON layer).
+/// How `send_dtmf` sends its digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfMethod {
+    /// Tones mixed into the audio (ha-sip's default).
+    InBand,
+    /// RFC 4733 telephone-events.
+    Rfc2833,
+    /// One SIP INFO per digit (`application/dtmf-relay`).
+    SipInfo,
+}
+
+/// A command, already validated by the bus (the JSON layer). `number` always names a
+/// call by its internal id, number or Call-ID (ha-sip spec §3.3).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// Call a Home Assistant service.
+    CallService {
+        /// Service domain (`light`).
+        domain: String,
+        /// Service (`turn_on`).
+        service: String,
+        /// Target entity, merged into the body when given.
+        entity_id: Option<String>,
+        /// More body fields, merged at the top level (spec §3.4.1).
+        service_data: serde_json::Map<String, serde_json::Value>,
+    },
     /// Call `number` (a SIP URI).
     Dial {
         /// The destination, also the call's id.
@@ -108,19 +141,104 @@ pub enum Command {
         sip_account: Option<u8>,
         /// Per-call webhooks, event name → webhook id.
         webhook_to_call: BTreeMap<String, String>,
+        /// The menu to run once established (the standard menu when absent).
+        menu: Option<Box<hasip_menu::Menu>>,
     },
     /// Answer a ringing incoming call.
     Answer {
-        /// The call's id (internal id, number or Call-ID).
+        /// The call.
         number: String,
         /// Replaces the per-call webhooks when given.
         webhook_to_call: Option<BTreeMap<String, String>>,
+        /// Replaces the call's menu when given.
+        menu: Option<Box<hasip_menu::Menu>>,
+    },
+    /// Decline a ringing incoming call with this status (ha-sip-rs addition).
+    Reject {
+        /// The call.
+        number: String,
+        /// 486 Busy Here, 603 Decline, …
+        code: u16,
     },
     /// End a call.
     Hangup {
-        /// The call's id.
+        /// The call.
         number: String,
     },
+    /// Blind transfer (REFER).
+    Transfer {
+        /// The call.
+        number: String,
+        /// The `Refer-To` URI, verbatim.
+        transfer_to: String,
+    },
+    /// Connect two calls' audio both ways.
+    BridgeAudio {
+        /// One call (or `self` inside a menu action).
+        number: String,
+        /// The other call (or `self`).
+        bridge_to: String,
+    },
+    /// Send DTMF digits.
+    SendDtmf {
+        /// The call.
+        number: String,
+        /// 0-9, *, #, A-D.
+        digits: String,
+        /// How.
+        method: DtmfMethod,
+    },
+    /// Speak a message (TTS).
+    PlayMessage {
+        /// The call.
+        number: String,
+        /// The text.
+        message: String,
+        /// TTS language (the global one when absent).
+        language: Option<String>,
+        /// Render through Home Assistant's template API first.
+        handle_as_template: bool,
+        /// Keep the TTS audio in the cache.
+        cache_audio: bool,
+        /// Ignore DTMF while it plays.
+        wait_for_audio_to_finish: bool,
+        /// Hang up when it ends (`post_action: hangup`).
+        hangup_after: bool,
+    },
+    /// Play an audio file.
+    PlayAudioFile {
+        /// The call.
+        number: String,
+        /// Absolute path.
+        audio_file: String,
+        /// Keep the converted audio in the cache.
+        cache_audio: bool,
+        /// Ignore DTMF while it plays.
+        wait_for_audio_to_finish: bool,
+        /// Hang up when it ends.
+        hangup_after: bool,
+    },
+    /// Stop what plays.
+    StopPlayback {
+        /// The call.
+        number: String,
+    },
+    /// Record the call to a WAV file.
+    StartRecording {
+        /// The call.
+        number: String,
+        /// Absolute path.
+        recording_file: String,
+    },
+    /// Stop recording.
+    StopRecording {
+        /// The call.
+        number: String,
+    },
+    /// Log the calls in progress.
+    State,
+    /// Hang up, unregister, exit.
+    Quit,
 }
 
 /// Why a command failed. The message names the field or the call.
@@ -167,10 +285,31 @@ pub enum EventKind {
     CallEstablished,
     /// Not established within the ring timeout.
     RingTimeout,
-    /// A DTMF digit was received.
+    /// A DTMF digit was taken by the menu.
     DtmfDigit(char),
+    /// A menu with an id was entered.
+    EnteredMenu(String),
+    /// A menu's timeout passed (the id of the menu that timed out).
+    Timeout(Option<String>),
+    /// Too many wrong PINs (ha-sip-rs addition); the call is hung up.
+    PinLockout(Option<String>),
+    /// A playback ended by itself.
+    PlaybackDone(PlaybackKind),
+    /// A recording started.
+    RecordingStarted(String),
+    /// A recording stopped.
+    RecordingStopped(String),
     /// The call ended.
     CallDisconnected,
+}
+
+/// What a finished playback was (the `playback_done` fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaybackKind {
+    /// `type: message` with the text as spoken (after templating).
+    Message(String),
+    /// `type: audio_file` with the path as given.
+    AudioFile(String),
 }
 
 impl EventKind {
@@ -182,9 +321,47 @@ impl EventKind {
             Self::CallEstablished => "call_established",
             Self::RingTimeout => "ring_timeout",
             Self::DtmfDigit(_) => "dtmf_digit",
+            Self::EnteredMenu(_) => "entered_menu",
+            Self::Timeout(_) => "timeout",
+            Self::PinLockout(_) => "pin_lockout",
+            Self::PlaybackDone(_) => "playback_done",
+            Self::RecordingStarted(_) => "recording_started",
+            Self::RecordingStopped(_) => "recording_stopped",
             Self::CallDisconnected => "call_disconnected",
         }
     }
+}
+
+/// Audio a playback needs, for the shell to fetch and decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSource {
+    /// Text for Home Assistant's TTS.
+    Tts {
+        /// The text (a template when `template`).
+        message: String,
+        /// Render it through Home Assistant's template API first.
+        template: bool,
+        /// The language.
+        language: String,
+        /// Keep the result in the cache.
+        cache: bool,
+    },
+    /// An audio file.
+    File {
+        /// The path as given.
+        path: String,
+        /// Keep the converted audio in the cache.
+        cache: bool,
+    },
+}
+
+/// Decoded audio for a playback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audio {
+    /// Mono PCM at the rate the engine asked for.
+    pub samples: Arc<[i16]>,
+    /// The text as spoken (after templating), for `playback_done`.
+    pub spoken: Option<String>,
 }
 
 /// An event of a call.
@@ -235,6 +412,37 @@ pub enum Output {
         /// The state.
         state: RegistrationState,
     },
+    /// Fetch and decode audio for a playback, as mono PCM at `rate`; answer with
+    /// [`Engine::handle_audio`].
+    FetchAudio {
+        /// The call.
+        call: CallKey,
+        /// The playback.
+        playback: u64,
+        /// What to fetch.
+        source: AudioSource,
+        /// The sample rate the call's codec needs.
+        rate: u32,
+    },
+    /// Call a Home Assistant service: `POST services/<domain>/<service>` with `body`.
+    CallService {
+        /// Domain.
+        domain: String,
+        /// Service.
+        service: String,
+        /// The JSON body.
+        body: serde_json::Value,
+    },
+    /// A menu `action` to carry out as a command with `from_call` as `self`: parse it
+    /// (the bus) and give it to [`Engine::handle_command_from`].
+    RunAction {
+        /// The call whose menu runs it.
+        from_call: CallKey,
+        /// The command object.
+        command: serde_json::Value,
+    },
+    /// `quit`: the engine has hung up and unregistered; exit once idle.
+    Quit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,6 +482,12 @@ struct Call {
     offer: Option<SessionDescription>,
     webhooks: BTreeMap<String, String>,
     session_version: u64,
+    /// The call's menu (the standard menu when none was given).
+    menu: MenuSession,
+    /// The playback in progress: its id and what it was (for `playback_done`).
+    playing: Option<(hasip_menu::PlaybackId, PlaybackKind)>,
+    /// The codec's sample rate once media is negotiated.
+    rate: u32,
 }
 
 /// The gateway.
@@ -290,11 +504,23 @@ pub struct Engine {
     drops: DropLog,
     seed: u64,
     shutting_down: bool,
+    /// The menu tree of each account's incoming calls (from its incoming-call file).
+    incoming_trees: Vec<Arc<MenuTree>>,
+    standard_tree: Arc<MenuTree>,
 }
 
 impl Engine {
     /// A new engine. `seed` drives every random choice (tags, branches, Call-IDs).
     pub fn new(config: Config, seed: u64) -> Self {
+        let incoming_trees = config
+            .accounts
+            .iter()
+            .map(|a| {
+                Arc::new(MenuTree::from_option(
+                    a.incoming.as_ref().and_then(|f| f.menu.as_ref()),
+                ))
+            })
+            .collect();
         let ua_cfg = UaConfig {
             user_agent: config.user_agent.clone(),
             local: config.local.clone(),
@@ -312,6 +538,8 @@ impl Engine {
             drops: DropLog::default(),
             seed,
             shutting_down: false,
+            incoming_trees,
+            standard_tree: Arc::new(MenuTree::standard()),
         }
     }
 
@@ -358,10 +586,14 @@ impl Engine {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let mut next = self.ua.poll_timeout();
         for c in self.calls.values() {
+            let menu = (c.phase == Phase::Established)
+                .then(|| c.menu.poll_timeout())
+                .flatten();
             for t in [
                 c.answer_at.filter(|_| c.rtp.is_some()),
                 c.ring_deadline,
                 c.settle_at,
+                menu,
             ]
             .into_iter()
             .flatten()
@@ -430,46 +662,26 @@ impl Engine {
         self.pump(now);
     }
 
-    /// Carries out a command.
+    /// Carries out a command from stdin or MQTT.
     ///
     /// # Errors
     /// A message naming the call or field at fault; nothing else changes.
     pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), CommandError> {
-        let r = match command {
-            Command::Dial {
-                number,
-                ring_timeout,
-                sip_account,
-                webhook_to_call,
-            } => self.dial(now, number, ring_timeout, sip_account, webhook_to_call),
-            Command::Answer {
-                number,
-                webhook_to_call,
-            } => {
-                let key = self.find(&number)?;
-                let c = self.calls.get_mut(&key).ok_or_else(|| not_found(&number))?;
-                if let Some(w) = webhook_to_call {
-                    c.webhooks = w;
-                }
-                if c.direction != Direction2::Incoming || c.phase != Phase::Ringing {
-                    // ha-sip crashed here for outgoing calls (issue #81); we decline clearly.
-                    return Err(CommandError(format!(
-                        "call {number} is not an incoming call that is ringing"
-                    )));
-                }
-                c.answer_at = Some(now);
-                if c.rtp.is_none() && !self.rtp_requested(key) {
-                    self.outputs.push_back(Output::BindRtp { call: key });
-                }
-                self.call_timers(now, key);
-                Ok(())
-            }
-            Command::Hangup { number } => {
-                let key = self.find(&number)?;
-                self.hangup_call(now, key);
-                Ok(())
-            }
-        };
+        self.handle_command_from(now, None, command)
+    }
+
+    /// Carries out a command; `from_call` is the call whose menu action runs it (it is
+    /// what `self` names, spec §3.4.6).
+    ///
+    /// # Errors
+    /// A message naming the call or field at fault; nothing else changes.
+    pub fn handle_command_from(
+        &mut self,
+        now: Instant,
+        from_call: Option<CallKey>,
+        command: Command,
+    ) -> Result<(), CommandError> {
+        let r = self.command(now, from_call, command);
         self.pump(now);
         r
     }
@@ -482,6 +694,17 @@ impl Engine {
 
     /// Resolves a command's `number` to a call (ha-sip spec §3.3): an exact primary id,
     /// else the oldest call with that alias (parsed number or SIP Call-ID).
+    fn find_from(&self, from_call: Option<CallKey>, number: &str) -> Result<CallKey, CommandError> {
+        if number == "self" {
+            return from_call
+                .filter(|k| self.calls.contains_key(k))
+                .ok_or_else(|| {
+                    CommandError("number: \"self\" only names a call inside a menu action".into())
+                });
+        }
+        self.find(number)
+    }
+
     fn find(&self, number: &str) -> Result<CallKey, CommandError> {
         let live = |k: &&CallKey| self.calls.get(k).is_some_and(|c| c.phase != Phase::Ended);
         self.order
@@ -531,6 +754,7 @@ impl Engine {
         ring_timeout: Option<Duration>,
         sip_account: Option<u8>,
         webhooks: BTreeMap<String, String>,
+        menu: Option<Box<hasip_menu::Menu>>,
     ) -> Result<(), CommandError> {
         if self.shutting_down {
             return Err(CommandError("shutting down".into()));
@@ -570,9 +794,16 @@ impl Engine {
             headers: BTreeMap::new(),
         };
         let aliases = info.parsed_caller.iter().cloned().collect();
+        let tree = match menu {
+            Some(m) => Arc::new(MenuTree::new(&m)),
+            None => Arc::clone(&self.standard_tree),
+        };
         self.calls.insert(
             key,
             Call {
+                menu: MenuSession::new(tree),
+                playing: None,
+                rate: 8000,
                 direction: Direction2::Outgoing,
                 ua: None,
                 account,
@@ -685,6 +916,18 @@ impl Engine {
                 c.ring_deadline = None;
             }
             self.event(key, EventKind::CallEstablished);
+            // ha-sip enters the root menu right after `call_established` (spec §5.4 step 3).
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.menu.handle_established(now);
+            }
+            self.drain_menu(now, key);
+            return;
+        }
+        if c.phase == Phase::Established && c.menu.poll_timeout().is_some_and(|t| t <= now) {
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.menu.handle_timeout(now);
+            }
+            self.drain_menu(now, key);
         }
     }
 
@@ -748,6 +991,7 @@ impl Engine {
             return;
         }
         c.phase = Phase::Ended;
+        c.menu.handle_call_ended();
         let had_rtp = c.rtp.take().is_some();
         self.event(key, EventKind::CallDisconnected);
         if had_rtp {
@@ -845,7 +1089,7 @@ impl Engine {
                     return;
                 };
                 if let Some(d) = ids::dtmf_from_info(&content_type, &body) {
-                    self.event(key, EventKind::DtmfDigit(d));
+                    self.dtmf(now, key, d);
                 }
             }
             UaEvent::ReferProgress { call, code, done } => {
@@ -914,13 +1158,47 @@ impl Engine {
             call_id: call_id.clone(),
             headers: BTreeMap::new(),
         };
+        let configured = acct.map_or(AnswerMode::Listen, |a| a.answer_mode);
+        let file = acct.and_then(|a| a.incoming.clone());
+        // The incoming-call file decides with its allowed/blocked numbers (spec §4.3).
+        let mode = match &file {
+            Some(f) => {
+                let c = match configured {
+                    AnswerMode::Listen => hasip_menu::AnswerMode::Listen,
+                    AnswerMode::Accept => hasip_menu::AnswerMode::Accept,
+                };
+                match f.answer_mode(c, info.parsed_caller.as_deref()) {
+                    hasip_menu::AnswerMode::Listen => AnswerMode::Listen,
+                    hasip_menu::AnswerMode::Accept => AnswerMode::Accept,
+                }
+            }
+            None => configured,
+        };
+        let answer_after = match &file {
+            Some(f) => f.answer_after,
+            None => acct.map_or(Duration::ZERO, |a| a.answer_after),
+        };
+        let webhooks: BTreeMap<String, String> = file
+            .as_ref()
+            .map(|f| f.webhook_to_call.iter().cloned().collect())
+            .unwrap_or_default();
+        tracing::info!(
+            caller = %info.caller, called = %info.called, parsed_caller = ?info.parsed_caller,
+            mode = ?mode, "incoming call"
+        );
         let aliases = info.parsed_caller.iter().cloned().chain(call_id).collect();
-        let mode = acct.map_or(AnswerMode::Listen, |a| a.answer_mode);
-        let answer_after = acct.map_or(Duration::ZERO, |a| a.answer_after);
         let offer = SessionDescription::parse(&String::from_utf8_lossy(invite.body())).ok();
+        let tree = self
+            .incoming_trees
+            .get(idx)
+            .cloned()
+            .unwrap_or_else(|| Arc::clone(&self.standard_tree));
         self.calls.insert(
             key,
             Call {
+                menu: MenuSession::new(tree),
+                playing: None,
+                rate: 8000,
                 direction: Direction2::Incoming,
                 ua: Some(call),
                 account: idx,
@@ -932,7 +1210,7 @@ impl Engine {
                 settle_at: None,
                 rtp: None,
                 offer,
-                webhooks: BTreeMap::new(),
+                webhooks,
                 session_version: 1,
             },
         );

@@ -9,6 +9,8 @@ use hasip_sip::message::{HeaderName, Message};
 use hasip_sip::transport::{Peer, Transport};
 use hasip_sip::ua::{AccountConfig, Credentials};
 
+use std::sync::Arc;
+
 use super::*;
 
 #[allow(clippy::disallowed_methods)]
@@ -37,6 +39,7 @@ fn account(mode: AnswerMode, settle_ms: u64) -> Account {
         answer_mode: mode,
         settle_time: Duration::from_millis(settle_ms),
         answer_after: Duration::ZERO,
+        incoming: None,
     }
 }
 
@@ -246,6 +249,7 @@ fn listen_mode_rings_until_answer_command_by_any_id() {
         Command::Answer {
             number: "door".into(),
             webhook_to_call: None,
+            menu: None,
         },
     )
     .unwrap();
@@ -309,6 +313,7 @@ fn dial_offers_sdp_and_reports_established_after_settle() {
             ring_timeout: Some(Duration::from_secs(20)),
             sip_account: None,
             webhook_to_call: BTreeMap::from([("call_established".into(), "per_call_hook".into())]),
+            menu: None,
         },
     )
     .unwrap();
@@ -329,6 +334,7 @@ fn dial_offers_sdp_and_reports_established_after_settle() {
             ring_timeout: None,
             sip_account: None,
             webhook_to_call: BTreeMap::new(),
+            menu: None,
         },
     );
     assert!(dup.unwrap_err().0.contains("already in progress"));
@@ -365,6 +371,7 @@ fn unanswered_dial_gets_ring_timeout_and_cancel() {
             ring_timeout: Some(Duration::from_secs(5)),
             sip_account: None,
             webhook_to_call: BTreeMap::new(),
+            menu: None,
         },
     )
     .unwrap();
@@ -391,6 +398,7 @@ fn dial_rejects_a_number_that_is_not_a_sip_uri() {
             ring_timeout: None,
             sip_account: None,
             webhook_to_call: BTreeMap::new(),
+            menu: None,
         },
     );
     assert!(
@@ -424,4 +432,150 @@ fn same_seed_same_bytes() {
         h.sent.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
+}
+
+const PIN_FILE: &str = "
+allowed_numbers:
+  - 'door'
+menu:
+  message: Please enter your access code
+  choices_are_pin: true
+  timeout: 10
+  choices:
+    '1234':
+      id: owner
+      message: Welcome beautiful.
+      post_action: hangup
+    default:
+      id: wrong_code
+      message: Wrong code, please try again
+      post_action: return
+";
+
+fn info_digit(tag: &str, cseq: u32, d: char) -> String {
+    in_dialog("INFO", tag, cseq).replace(
+        "Content-Length: 0\n\n",
+        &format!("Content-Type: application/dtmf-relay\nContent-Length: 10\n\nSignal={d}\r\n"),
+    )
+}
+
+/// Answers every FetchAudio with a 20 ms clip (or an error) and returns the requests.
+fn audio_requests(h: &mut H, ok: bool) -> Vec<AudioSource> {
+    let reqs: Vec<(CallKey, u64, AudioSource)> = h
+        .other
+        .drain(..)
+        .filter_map(|o| match o {
+            Output::FetchAudio {
+                call,
+                playback,
+                source,
+                ..
+            } => Some((call, playback, source)),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (call, playback, source) in reqs {
+        let r = if ok {
+            Ok(Audio {
+                samples: vec![0i16; 160].into(),
+                spoken: None,
+            })
+        } else {
+            Err("no TTS in this test".to_owned())
+        };
+        h.e.handle_audio(h.now, call, playback, r);
+        out.push(source);
+    }
+    h.drain();
+    out
+}
+
+#[test]
+fn incoming_call_file_pin_menu_runs_on_sip_info_digits() {
+    let file = hasip_menu::IncomingCallFile::from_yaml(PIN_FILE, Some("incoming.yaml")).unwrap();
+    let mut acct = account(AnswerMode::Accept, 0);
+    acct.incoming = Some(Arc::new(file));
+    let mut h = H::new(vec![acct]);
+    h.recv(&invite());
+    let ok = h.sent.pop().unwrap();
+    let tag = ok.to().unwrap().unwrap().tag().unwrap().to_owned();
+    h.sent.clear();
+    h.recv(&in_dialog("ACK", &tag, 1));
+    h.at(0);
+    assert_eq!(h.names(), vec!["incoming_call", "call_established"]);
+    let asked = audio_requests(&mut h, false);
+    assert!(
+        matches!(&asked[..], [AudioSource::Tts { message, language, .. }] if message == "Please enter your access code" && language == "en"),
+        "{asked:?}"
+    );
+    for (i, d) in "1234".chars().enumerate() {
+        h.recv(&info_digit(&tag, 2 + i as u32, d));
+    }
+    let names = h.names();
+    assert_eq!(
+        names,
+        vec![
+            "dtmf_digit",
+            "dtmf_digit",
+            "dtmf_digit",
+            "dtmf_digit",
+            "entered_menu"
+        ],
+        "{names:?}"
+    );
+    let asked = audio_requests(&mut h, false);
+    assert!(
+        matches!(&asked[..], [AudioSource::Tts { message, .. }] if message == "Welcome beautiful."),
+        "{asked:?}"
+    );
+    // post_action hangup runs once the (failed) playback is over: BYE.
+    assert!(h.lines().contains(&"BYE".to_owned()));
+    assert_eq!(h.names(), vec!["call_disconnected"]);
+}
+
+#[test]
+fn blocked_by_allowed_numbers_rings_in_listen_mode() {
+    let file =
+        hasip_menu::IncomingCallFile::from_yaml(&PIN_FILE.replace("'door'", "'5551234'"), None)
+            .unwrap();
+    let mut acct = account(AnswerMode::Accept, 0);
+    acct.incoming = Some(Arc::new(file));
+    let mut h = H::new(vec![acct]);
+    h.recv(&invite());
+    assert_eq!(
+        h.lines(),
+        vec!["180"],
+        "a caller not on the allowed list is not answered"
+    );
+}
+
+#[test]
+fn call_service_merges_entity_and_service_data() {
+    let mut h = H::new(vec![]);
+    let mut data = serde_json::Map::new();
+    data.insert("brightness".into(), 200.into());
+    h.e.handle_command(
+        h.now,
+        Command::CallService {
+            domain: "light".into(),
+            service: "turn_on".into(),
+            entity_id: Some("light.hall".into()),
+            service_data: data,
+        },
+    )
+    .unwrap();
+    h.drain();
+    let body = h.other.iter().find_map(|o| match o {
+        Output::CallService {
+            domain,
+            service,
+            body,
+        } if domain == "light" && service == "turn_on" => Some(body.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        body,
+        Some(serde_json::json!({"entity_id": "light.hall", "brightness": 200}))
+    );
 }

@@ -408,8 +408,13 @@ pub struct Checked {
     pub options: Options,
     /// `sip_global.global_options`, parsed.
     pub global: crate::flags::GlobalFlags,
-    /// Enabled accounts: (number 1–3, the account, its flags).
-    pub accounts: Vec<(u8, Account, crate::flags::AccountFlags)>,
+    /// Enabled accounts: (number 1–3, the account, its flags, its incoming-call file).
+    pub accounts: Vec<(
+        u8,
+        Account,
+        crate::flags::AccountFlags,
+        Option<std::sync::Arc<hasip_menu::IncomingCallFile>>,
+    )>,
 }
 
 fn check_uri(field: &str, value: &str) -> anyhow::Result<()> {
@@ -453,7 +458,19 @@ pub fn check(options: Options) -> anyhow::Result<Checked> {
         if let Some(p) = &flags.proxy {
             check_uri(&format!("{name}.options --proxy"), p)?;
         }
-        accounts.push((number, acct.clone(), flags));
+        // ha-sip logged a broken file and answered with the standard menu; a menu that
+        // does not load is refused at start-up instead, with the file, line and key.
+        let incoming = if acct.incoming_call_file.trim().is_empty() {
+            None
+        } else {
+            let path = acct.incoming_call_file.trim();
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{name}.incoming_call_file: cannot read {path}"))?;
+            let file = hasip_menu::IncomingCallFile::from_yaml(&text, Some(path))
+                .map_err(|e| anyhow::anyhow!("{name}.incoming_call_file: {e}"))?;
+            Some(std::sync::Arc::new(file))
+        };
+        accounts.push((number, acct.clone(), flags, incoming));
     }
     Ok(Checked {
         options,

@@ -125,7 +125,7 @@ fn engine_config(
     let accounts = checked
         .accounts
         .iter()
-        .map(|(number, a, flags)| Account {
+        .map(|(number, a, flags, incoming)| Account {
             number: *number,
             sip: AccountConfig {
                 id_uri: a.id_uri.clone(),
@@ -144,6 +144,7 @@ fn engine_config(
             },
             settle_time: Duration::from_secs_f64(a.settle_time),
             answer_after: Duration::ZERO,
+            incoming: incoming.clone(),
         })
         .collect();
     EngineConfig {
@@ -151,6 +152,11 @@ fn engine_config(
         media_ip,
         accounts,
         codecs: vec![Codec::Pcmu, Codec::Pcma],
+        tts_language: if checked.options.tts.language.trim().is_empty() {
+            "en".to_owned()
+        } else {
+            checked.options.tts.language.trim().to_owned()
+        },
         ..EngineConfig::default()
     }
 }
@@ -166,6 +172,8 @@ struct Io {
     conn_tx: mpsc::Sender<ConnEvent>,
     rtp: HashMap<CallKey, UdpSocket>,
     resolve_tx: mpsc::Sender<(String, Option<IpAddr>)>,
+    /// `quit` was commanded: leave once the engine is idle.
+    quit: bool,
 }
 
 impl Io {
@@ -258,7 +266,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
 
-    let towards = checked.accounts.iter().find_map(|(_, a, _)| {
+    let towards = checked.accounts.iter().find_map(|(_, a, _, _)| {
         hasip_sip::dialog::uri_of(&a.registrar_uri)
             .and_then(|u| u.as_sip().and_then(|s| s.host.ip()))
     });
@@ -283,6 +291,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         conn_tx,
         rtp: HashMap::new(),
         resolve_tx,
+        quit: false,
     };
     let (stdin_tx, mut stdin_rx) = mpsc::channel::<StdinEvent>(64);
     let stdin_task = tokio::spawn(stdin::read_lines(stdin_tx));
@@ -355,6 +364,10 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             }
         }
         drain(&mut engine, &mut io).await;
+        if io.quit && shutdown_deadline.is_none() {
+            // `quit` already hung up and unregistered; wait for the answers as at SIGTERM.
+            shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+        }
         if let Some(d) = shutdown_deadline {
             if engine.is_idle() {
                 break;
@@ -450,6 +463,41 @@ async fn drain(engine: &mut Engine, io: &mut Io) {
             }
             Output::Registration { account, state } => {
                 tracing::debug!(account, ?state, "registration state");
+            }
+            Output::FetchAudio {
+                call,
+                playback,
+                source,
+                ..
+            } => {
+                // TTS (Home Assistant) and decoding (hasip-audio) land with their issues.
+                tracing::warn!(call = call.0, playback, ?source, "cannot fetch audio yet");
+                engine.handle_audio(
+                    Instant::now(),
+                    call,
+                    playback,
+                    Err("audio is not available in this build yet".into()),
+                );
+            }
+            Output::CallService {
+                domain,
+                service,
+                body,
+            } => {
+                tracing::warn!(domain, service, %body, "Home Assistant service calls are not available in this build yet");
+            }
+            Output::RunAction { from_call, command } => match hasip_bus::parse_command(&command) {
+                Ok(hasip_bus::Request::Engine(cmd)) => {
+                    tracing::info!(call = from_call.0, ?cmd, "menu action");
+                    if let Err(e) = engine.handle_command_from(Instant::now(), Some(from_call), cmd)
+                    {
+                        tracing::warn!(call = from_call.0, error = %e, "menu action failed");
+                    }
+                }
+                Err(e) => tracing::warn!(call = from_call.0, error = %e, "menu action ignored"),
+            },
+            Output::Quit => {
+                io.quit = true;
             }
             other => tracing::warn!(?other, "output not handled by this shell"),
         }

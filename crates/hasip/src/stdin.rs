@@ -54,12 +54,6 @@ pub(crate) async fn read_lines(tx: mpsc::Sender<StdinEvent>) {
 pub(crate) fn handle_line(engine: &mut hasip_engine::Engine, line: &str) {
     match hasip_bus::parse_line(line) {
         Err(e) => tracing::error!(error = %e, "stdin: command ignored"),
-        Ok(hasip_bus::Request::NotYetSupported(verb)) => {
-            tracing::warn!(
-                command = verb,
-                "stdin: this command is not implemented yet, ignored"
-            );
-        }
         Ok(hasip_bus::Request::Engine(cmd)) => {
             tracing::info!(?cmd, "command");
             if let Err(e) = engine.handle_command(std::time::Instant::now(), cmd) {

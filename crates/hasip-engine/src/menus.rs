@@ -1,0 +1,471 @@
+//! Menus, playback and commands: how the engine runs each call's [`MenuSession`] and the
+//! ha-sip commands (spec §3.4), and asks the shell for audio.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hasip_menu::{MenuTree, Output as MenuOutput, PlayCommand, PlaybackEnd, Prompt};
+
+use crate::{
+    Audio, AudioSource, CallKey, Command, CommandError, Direction2, DtmfMethod, Engine, EventKind,
+    Output, Phase, PlaybackKind, not_found,
+};
+
+impl Engine {
+    /// Performs what the call's menu asks for, until it asks for nothing more.
+    pub(crate) fn drain_menu(&mut self, now: Instant, key: CallKey) {
+        // Bounded: a menu emits a finite batch per input (it stops jump loops itself).
+        for _ in 0..1000 {
+            let Some(out) = self.calls.get_mut(&key).and_then(|c| c.menu.poll_output()) else {
+                return;
+            };
+            match out {
+                MenuOutput::Play(play) => {
+                    let language = self.config.tts_language.clone();
+                    let (source, kind) = match play.prompt {
+                        Prompt::Message {
+                            text,
+                            language: lang,
+                            handle_as_template,
+                        } => (
+                            AudioSource::Tts {
+                                message: text.clone(),
+                                template: handle_as_template,
+                                language: lang.unwrap_or(language),
+                                cache: play.cache_audio,
+                            },
+                            PlaybackKind::Message(text),
+                        ),
+                        Prompt::AudioFile { path } => (
+                            AudioSource::File {
+                                path: path.clone(),
+                                cache: play.cache_audio,
+                            },
+                            PlaybackKind::AudioFile(path),
+                        ),
+                    };
+                    let Some(c) = self.calls.get_mut(&key) else {
+                        return;
+                    };
+                    let playback = play.id.get();
+                    c.playing = Some((play.id, kind));
+                    let rate = c.rate;
+                    self.outputs.push_back(Output::FetchAudio {
+                        call: key,
+                        playback,
+                        source,
+                        rate,
+                    });
+                }
+                MenuOutput::StopPlayback => {
+                    if let Some(c) = self.calls.get_mut(&key) {
+                        c.playing = None;
+                    }
+                    self.media_stop(key);
+                }
+                MenuOutput::RunAction(action) => {
+                    self.outputs.push_back(Output::RunAction {
+                        from_call: key,
+                        command: action.to_json(),
+                    });
+                }
+                MenuOutput::HangUp => self.hangup_call(now, key),
+                MenuOutput::Event(ev) => {
+                    let kind = match ev {
+                        hasip_menu::Event::DtmfDigit { digit } => EventKind::DtmfDigit(digit),
+                        hasip_menu::Event::EnteredMenu { menu_id } => {
+                            EventKind::EnteredMenu(menu_id)
+                        }
+                        hasip_menu::Event::Timeout { menu_id } => EventKind::Timeout(menu_id),
+                        hasip_menu::Event::PinLockout { menu_id } => EventKind::PinLockout(menu_id),
+                    };
+                    self.event(key, kind);
+                }
+                MenuOutput::Notice(n) => tracing::info!(call = key.0, "menu: {n}"),
+            }
+        }
+        tracing::warn!(
+            call = key.0,
+            "menu produced too many outputs at once; the rest waits for the next input"
+        );
+    }
+
+    /// A DTMF digit from any source (SIP INFO, RFC 4733, in-band).
+    pub(crate) fn dtmf(&mut self, now: Instant, key: CallKey, digit: char) {
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if c.phase != Phase::Established {
+            // ha-sip processes digits from the menu loop, which runs once established.
+            tracing::debug!(call = key.0, %digit, "DTMF before the call is established, ignored");
+            return;
+        }
+        c.menu.handle_digit(now, digit);
+        self.drain_menu(now, key);
+    }
+
+    /// The shell fetched (or failed to fetch) the audio of a playback.
+    pub fn handle_audio(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        playback: u64,
+        audio: Result<Audio, String>,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.playing.as_ref().map(|p| p.0.get()) != Some(playback) {
+            // Replaced or stopped while it was being fetched.
+            return;
+        }
+        match audio {
+            Ok(a) => {
+                if let (Some(spoken), Some((_, PlaybackKind::Message(text)))) =
+                    (&a.spoken, c.playing.as_mut())
+                {
+                    text.clone_from(spoken);
+                }
+                self.media_play(now, call, playback, a.samples);
+            }
+            Err(e) => {
+                tracing::warn!(call = call.0, playback, error = %e, "cannot play");
+                self.playback_ended(now, call, playback, PlaybackEnd::Failed);
+            }
+        }
+        self.pump(now);
+    }
+
+    /// A playback ended (played out, stopped, or failed).
+    pub(crate) fn playback_ended(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        playback: u64,
+        end: PlaybackEnd,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let (id, kind) = match c.playing.take() {
+            Some((id, kind)) if id.get() == playback => (id, kind),
+            other => {
+                // Not the current playback (replaced or stopped meanwhile): nothing to do.
+                c.playing = other;
+                return;
+            }
+        };
+        c.menu.handle_playback_end(now, id, end);
+        if end == PlaybackEnd::Finished {
+            self.event(call, EventKind::PlaybackDone(kind));
+        }
+        self.drain_menu(now, call);
+    }
+
+    /// Starts playing decoded audio on the call. Media (RTP) lands with the media issue;
+    /// until then nothing can be heard, and the playback is reported as failed so that the
+    /// menu moves on (its post-action still runs).
+    fn media_play(&mut self, now: Instant, call: CallKey, playback: u64, samples: Arc<[i16]>) {
+        tracing::warn!(
+            call = call.0,
+            playback,
+            samples = samples.len(),
+            "no RTP media yet: playback not heard"
+        );
+        self.playback_ended(now, call, playback, PlaybackEnd::Failed);
+    }
+
+    fn media_stop(&mut self, call: CallKey) {
+        tracing::debug!(call = call.0, "stop playback");
+    }
+
+    fn established_call(
+        &self,
+        from_call: Option<CallKey>,
+        number: &str,
+    ) -> Result<CallKey, CommandError> {
+        let key = self.find_from(from_call, number)?;
+        match self.calls.get(&key).map(|c| c.phase) {
+            Some(Phase::Established) => Ok(key),
+            _ => Err(CommandError(format!("call {number} is not established"))),
+        }
+    }
+
+    fn media_needed(&self, verb: &str) -> CommandError {
+        CommandError(format!(
+            "{verb}: RTP media is not available in this build yet"
+        ))
+    }
+
+    /// Carries out one command.
+    pub(crate) fn command(
+        &mut self,
+        now: Instant,
+        from_call: Option<CallKey>,
+        command: Command,
+    ) -> Result<(), CommandError> {
+        match command {
+            Command::CallService {
+                domain,
+                service,
+                entity_id,
+                service_data,
+            } => {
+                // The body is entity_id merged at the top level with service_data (§3.4.1).
+                let mut body = serde_json::Map::new();
+                if let Some(e) = entity_id.filter(|e| !e.is_empty()) {
+                    body.insert("entity_id".into(), e.into());
+                }
+                body.extend(service_data);
+                self.outputs.push_back(Output::CallService {
+                    domain,
+                    service,
+                    body: serde_json::Value::Object(body),
+                });
+                Ok(())
+            }
+            Command::Dial {
+                number,
+                ring_timeout,
+                sip_account,
+                webhook_to_call,
+                menu,
+            } => self.dial(
+                now,
+                number,
+                ring_timeout,
+                sip_account,
+                webhook_to_call,
+                menu,
+            ),
+            Command::Answer {
+                number,
+                webhook_to_call,
+                menu,
+            } => {
+                let key = self.find_from(from_call, &number)?;
+                let c = self.calls.get_mut(&key).ok_or_else(|| not_found(&number))?;
+                if let Some(w) = webhook_to_call {
+                    c.webhooks = w;
+                }
+                if let Some(m) = menu {
+                    c.menu
+                        .handle_menu_replaced(now, Arc::new(MenuTree::new(&m)));
+                }
+                if c.phase == Phase::Established {
+                    // ha-sip 5.5: an answer with a menu on an established call enters it.
+                    self.drain_menu(now, key);
+                    return Ok(());
+                }
+                if c.direction != Direction2::Incoming || c.phase != Phase::Ringing {
+                    // ha-sip crashed here for outgoing calls (issue #81); we decline clearly.
+                    return Err(CommandError(format!(
+                        "call {number} is not an incoming call that is ringing"
+                    )));
+                }
+                c.answer_at = Some(now);
+                if c.rtp.is_none() && !self.rtp_requested(key) {
+                    self.outputs.push_back(Output::BindRtp { call: key });
+                }
+                self.call_timers(now, key);
+                Ok(())
+            }
+            Command::Reject { number, code } => {
+                let key = self.find_from(from_call, &number)?;
+                let c = self.calls.get(&key).ok_or_else(|| not_found(&number))?;
+                let (Some(r), Direction2::Incoming, Phase::Ringing) = (c.ua, c.direction, c.phase)
+                else {
+                    return Err(CommandError(format!(
+                        "call {number} is not an incoming call that is ringing"
+                    )));
+                };
+                if !(400..700).contains(&code) {
+                    return Err(CommandError(format!(
+                        "code: {code} is not a final error status (400-699)"
+                    )));
+                }
+                self.ua
+                    .reject(now, r, code, reject_reason(code))
+                    .map_err(|e| CommandError(format!("call {number}: {e}")))
+            }
+            Command::Hangup { number } => {
+                let key = self.find_from(from_call, &number)?;
+                self.hangup_call(now, key);
+                Ok(())
+            }
+            Command::Transfer {
+                number,
+                transfer_to,
+            } => {
+                let key = self.established_call(from_call, &number)?;
+                let r = self
+                    .calls
+                    .get(&key)
+                    .and_then(|c| c.ua)
+                    .ok_or_else(|| not_found(&number))?;
+                if hasip_sip::dialog::uri_of(&transfer_to).is_none() {
+                    return Err(CommandError(format!(
+                        "transfer_to: {transfer_to:?} is not a URI"
+                    )));
+                }
+                self.ua
+                    .refer(now, r, &transfer_to)
+                    .map_err(|e| CommandError(format!("call {number}: {e}")))
+            }
+            Command::SendDtmf {
+                number,
+                digits,
+                method,
+            } => {
+                if let Some(bad) = digits
+                    .chars()
+                    .find(|c| !matches!(c.to_ascii_uppercase(), '0'..='9' | '*' | '#' | 'A'..='D'))
+                {
+                    return Err(CommandError(format!(
+                        "digits: {bad:?} is not a DTMF digit (0-9, *, #, A-D)"
+                    )));
+                }
+                let key = self.established_call(from_call, &number)?;
+                // Sending resets the menu's timeout (spec §3.4.7).
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.menu.handle_activity(now);
+                }
+                match method {
+                    DtmfMethod::SipInfo => {
+                        let r = self
+                            .calls
+                            .get(&key)
+                            .and_then(|c| c.ua)
+                            .ok_or_else(|| not_found(&number))?;
+                        for d in digits.chars() {
+                            let body =
+                                format!("Signal={}\r\nDuration=180\r\n", d.to_ascii_uppercase());
+                            self.ua
+                                .send_info(now, r, "application/dtmf-relay", body.as_bytes())
+                                .map_err(|e| CommandError(format!("call {number}: {e}")))?;
+                        }
+                        Ok(())
+                    }
+                    DtmfMethod::InBand | DtmfMethod::Rfc2833 => Err(self.media_needed("send_dtmf")),
+                }
+            }
+            Command::PlayMessage {
+                number,
+                message,
+                language,
+                handle_as_template,
+                cache_audio,
+                wait_for_audio_to_finish,
+                hangup_after,
+            } => {
+                let key = self.find_from(from_call, &number)?;
+                self.play(
+                    now,
+                    key,
+                    PlayCommand {
+                        prompt: Prompt::Message {
+                            text: message,
+                            language,
+                            handle_as_template,
+                        },
+                        cache_audio,
+                        wait_for_audio_to_finish,
+                        hangup_after,
+                    },
+                );
+                Ok(())
+            }
+            Command::PlayAudioFile {
+                number,
+                audio_file,
+                cache_audio,
+                wait_for_audio_to_finish,
+                hangup_after,
+            } => {
+                let key = self.find_from(from_call, &number)?;
+                self.play(
+                    now,
+                    key,
+                    PlayCommand {
+                        prompt: Prompt::AudioFile { path: audio_file },
+                        cache_audio,
+                        wait_for_audio_to_finish,
+                        hangup_after,
+                    },
+                );
+                Ok(())
+            }
+            Command::StopPlayback { number } => {
+                let key = self.find_from(from_call, &number)?;
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.menu.handle_stop_playback(now);
+                }
+                self.drain_menu(now, key);
+                Ok(())
+            }
+            Command::BridgeAudio { number, bridge_to } => {
+                self.find_from(from_call, &number)?;
+                self.find_from(from_call, &bridge_to)?;
+                Err(self.media_needed("bridge_audio"))
+            }
+            Command::StartRecording {
+                number,
+                recording_file,
+            } => {
+                self.find_from(from_call, &number)?;
+                if !recording_file.starts_with('/') {
+                    return Err(CommandError(format!(
+                        "recording_file: {recording_file:?} must be an absolute path"
+                    )));
+                }
+                Err(self.media_needed("start_recording"))
+            }
+            Command::StopRecording { number } => {
+                self.find_from(from_call, &number)?;
+                Err(self.media_needed("stop_recording"))
+            }
+            Command::State => {
+                let calls: Vec<String> = self
+                    .order
+                    .iter()
+                    .filter_map(|k| self.calls.get(k))
+                    .map(|c| format!("{} (aliases: {})", c.info.internal_id, c.aliases.join(", ")))
+                    .collect();
+                if calls.is_empty() {
+                    tracing::info!("No active calls.");
+                } else {
+                    tracing::info!("Currently registered calls: {}", calls.join("; "));
+                }
+                Ok(())
+            }
+            Command::Quit => {
+                tracing::info!("Quit.");
+                self.shutdown(now);
+                self.outputs.push_back(Output::Quit);
+                Ok(())
+            }
+        }
+    }
+
+    fn play(&mut self, now: Instant, key: CallKey, command: PlayCommand) {
+        if let Some(c) = self.calls.get_mut(&key) {
+            // The menu keeps the playback's post_action and wait flag (spec §3.4.8).
+            let _ = c.menu.handle_play(now, command);
+        }
+        self.drain_menu(now, key);
+    }
+}
+
+fn reject_reason(code: u16) -> &'static str {
+    match code {
+        403 => "Forbidden",
+        404 => "Not Found",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        488 => "Not Acceptable Here",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        _ => "Rejected",
+    }
+}
