@@ -13,6 +13,7 @@ cd "$(dirname "$0")"
 # Debian packages the tests start as real peers (all on 127.0.0.1), plus build needs.
 TEST_PACKAGES=(
   build-essential pkg-config   # C toolchain for -sys crates
+  libopus-dev                  # Opus in hasip-media (opusic-c links Debian's libopus)
   sip-tester                   # sipp: scripted UAC/UAS, load, malformed input
   baresip-core                 # a real softphone / intercom
   kamailio kamailio-tls-modules  # registrar + proxy with digest auth

@@ -35,3 +35,21 @@ fn sip_framing_corpus_replays_without_panic() {
     );
     assert!(n >= 2, "the corpus shrank to {n} inputs");
 }
+
+#[test]
+fn rtp_packet_corpus_replays_without_panic() {
+    let n = replay(
+        &workspace_root().join("fuzz/corpus/rtp_packet"),
+        hasip_media::fuzzing::rtp_packet,
+    );
+    assert!(n >= 20, "the corpus shrank to {n} inputs");
+}
+
+#[test]
+fn audio_decode_corpus_replays_without_panic() {
+    let n = replay(
+        &workspace_root().join("fuzz/corpus/audio_decode"),
+        hasip_audio::fuzzing::decode,
+    );
+    assert!(n >= 12, "the corpus shrank to {n} inputs");
+}
