@@ -20,6 +20,10 @@ TEST_PACKAGES=(
   mosquitto mosquitto-clients  # MQTT broker and clients
   sox libsox-fmt-mp3 espeak-ng # speech and tone fixtures
   procps iproute2 openssl      # kill/ps, ss, certificates
+  # Home Assistant Core (tests/src/ha.rs): a venv made on first use under target/ha-peer
+  # (pip install of tests/peers/ha/requirements.lock from PyPI, 80-200 s once per machine);
+  # ffmpeg is what Home Assistant converts TTS audio with.
+  python3 python3-venv ffmpeg
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

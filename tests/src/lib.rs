@@ -7,6 +7,7 @@
 
 pub mod baresip;
 pub mod gateway;
+pub mod ha;
 pub mod kamailio;
 pub mod ports;
 pub mod process;

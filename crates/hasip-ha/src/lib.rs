@@ -2,5 +2,57 @@
 //! webhooks that are retried and kept in order, service calls and templates, for both the
 //! Supervisor (add-on) and stand-alone endpoints.
 //!
-//! It is empty until the Home Assistant issue fills it.
+//! - [`HaConfig`]: where Home Assistant is ([`HaConfig::from_env`] reads ha-sip's
+//!   variables through a lookup function), the token ([`Secret`], never shown) and the
+//!   [`Timeouts`] every request carries.
+//! - [`HaClient`]: one connection pool; [`HaClient::tts`], [`HaClient::call_service`],
+//!   [`HaClient::render_template`], [`HaClient::post_webhook`], [`HaClient::core_state`],
+//!   and over the websocket [`HaClient::tts_report`] (ha-sip's `debug_print`).
+//! - [`Webhooks`]: the delivery queue ([`Webhooks::try_send`] never waits).
+//! - [`AudioCache`] and [`CacheKey`]: the checked, atomically written disk cache.
+//!
+//! Audio is returned as bytes with a media type ([`Audio`]); decoding is the engine's job.
+//! HTTPS uses rustls with the ring provider only: call [`install_crypto_provider`] first
+//! thing in `main` (the client also calls it, so it can never panic for lack of one).
 #![forbid(unsafe_code)]
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod cache;
+mod client;
+mod config;
+mod error;
+mod tts;
+mod webhook;
+mod websocket;
+
+pub use cache::{AudioCache, CacheError, CacheKey};
+pub use client::{HaClient, MAX_BODY};
+pub use config::{
+    ConfigError, HaConfig, Mode, SUPERVISOR_API, SUPERVISOR_WEBSOCKET, Secret, Timeouts,
+};
+pub use error::{ErrorKind, HaError, TtsError, TtsStage};
+pub use reqwest::Url;
+pub use tts::{Audio, AudioFormat, PreferredAudio, TtsAudio, TtsEngine, TtsRequest, TtsUrl};
+pub use webhook::{WebhookError, WebhookOptions, WebhookStats, Webhooks};
+pub use websocket::{TtsEngineInfo, TtsReport, TtsVoice, WsSession};
+
+/// Installs rustls' ring crypto provider as the process default, unless a provider is
+/// installed already. Idempotent and safe to call from several places; the binary calls it
+/// first thing in `main` (reqwest, tokio-rustls and rumqttc all use the default).
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another thread installing one is fine: one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn crypto_provider_is_idempotent() {
+        super::install_crypto_provider();
+        super::install_crypto_provider();
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    }
+}
