@@ -35,6 +35,50 @@ pub struct Options {
     pub tts: Tts,
     /// The global webhook.
     pub webhook: Webhook,
+    /// MQTT commands and events (ha-sip-rs addition to the add-on options; stand-alone
+    /// mode reads ha-sip's `COMMAND_SOURCE=mqtt` and `BROKER_*` variables into it).
+    pub mqtt: Mqtt,
+}
+
+/// `mqtt`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mqtt {
+    /// Take commands from and publish events to the broker.
+    pub enabled: bool,
+    /// Broker host; empty in add-on mode means "ask the Supervisor".
+    pub broker_address: String,
+    /// Broker port (1883; ha-sip's stand-alone default 1833 was a typo).
+    #[serde(deserialize_with = "de_port")]
+    pub broker_port: u16,
+    /// User name (empty: none).
+    pub username: String,
+    /// Password.
+    pub password: Secret,
+    /// TLS to the broker.
+    pub tls: bool,
+    /// Where commands arrive.
+    pub command_topic: String,
+    /// Where events go (empty: not published).
+    pub state_topic: String,
+    /// `online`/`offline` availability, retained, with a last will (empty: none).
+    pub availability_topic: String,
+}
+
+impl Default for Mqtt {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            broker_address: String::new(),
+            broker_port: 1883,
+            username: String::new(),
+            password: Secret::default(),
+            tls: false,
+            command_topic: "hasip/execute".to_owned(),
+            state_topic: "hasip/state".to_owned(),
+            availability_topic: "hasip/availability".to_owned(),
+        }
+    }
 }
 
 /// `sip_global`.
@@ -319,8 +363,180 @@ pub fn load_file(path: &Path) -> anyhow::Result<Options> {
     parse_options(&text, &path.display().to_string())
 }
 
+/// The environment variables of ha-sip's stand-alone mode (spec §2.4); any of them set
+/// (or a `.env` file) selects stand-alone mode.
+pub const ENV_VARIABLES: &[&str] = &[
+    "COMMAND_SOURCE",
+    "PORT",
+    "LOG_LEVEL",
+    "NAME_SERVER",
+    "CACHE_DIR",
+    "GLOBAL_OPTIONS",
+    "SIP1_ENABLED",
+    "SIP2_ENABLED",
+    "SIP3_ENABLED",
+    "TTS_ENGINE_ID",
+    "TTS_PLATFORM",
+    "TTS_LANGUAGE",
+    "TTS_VOICE",
+    "TTS_DEBUG_PRINT",
+    "HA_BASE_URL",
+    "HA_WEBSOCKET_URL",
+    "HA_TOKEN",
+    "HA_WEBHOOK_ID",
+    "BROKER_ADDRESS",
+    "BROKER_PORT",
+    "BROKER_USERNAME",
+    "BROKER_PASSWORD",
+    "MQTT_TOPIC",
+    "MQTT_STATE_TOPIC",
+];
+
+/// Reads ha-sip's stand-alone environment (spec §2.4) through `get`. Unset variables keep
+/// their defaults; values ha-sip silently replaced by a default are errors here, naming
+/// the variable (docs/compatibility.md).
+///
+/// # Errors
+/// The first variable that cannot be read.
+pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Options> {
+    let mut o = Options::default();
+    let text = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let number = |name: &str, what: &str| -> anyhow::Result<Option<i64>> {
+        match text(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("{name}: {v:?} is not {what}")),
+        }
+    };
+    let boolean = |name: &str| text(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if let Some(p) = number("PORT", "a port number (1-65535)")? {
+        o.sip_global.port = u16::try_from(p)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| anyhow::anyhow!("PORT: {p} is out of range (1-65535)"))?;
+    }
+    if let Some(l) = number("LOG_LEVEL", "a log level (0-6)")? {
+        o.sip_global.log_level = u8::try_from(l)
+            .ok()
+            .filter(|l| *l <= 6)
+            .ok_or_else(|| anyhow::anyhow!("LOG_LEVEL: {l} is out of range (0-6)"))?;
+    }
+    o.sip_global.name_server = text("NAME_SERVER").unwrap_or_default();
+    o.sip_global.cache_dir = text("CACHE_DIR").unwrap_or_default();
+    o.sip_global.global_options = text("GLOBAL_OPTIONS").unwrap_or_default();
+    for (n, acct) in [(1, &mut o.sip), (2, &mut o.sip_2), (3, &mut o.sip_3)] {
+        let var = |k: &str| format!("SIP{n}_{k}");
+        // ha-sip: only the word "true" (any case) enables an account.
+        acct.enabled = boolean(&var("ENABLED"));
+        acct.registrar_uri = text(&var("REGISTRAR_URI")).unwrap_or_default();
+        acct.id_uri = text(&var("ID_URI")).unwrap_or_default();
+        acct.realm = text(&var("REALM")).unwrap_or_else(|| "*".to_owned());
+        acct.user_name = get(&var("USER_NAME")).unwrap_or_default();
+        acct.password = Secret(get(&var("PASSWORD")).unwrap_or_default());
+        if let Some(m) = text(&var("ANSWER_MODE")) {
+            acct.answer_mode = match m.to_ascii_lowercase().as_str() {
+                "listen" => AnswerMode::Listen,
+                "accept" => AnswerMode::Accept,
+                _ => bail!(
+                    "{}: {m:?}; accepted values: listen, accept",
+                    var("ANSWER_MODE")
+                ),
+            };
+        }
+        if let Some(t) = text(&var("SETTLE_TIME")) {
+            acct.settle_time = t
+                .parse::<f64>()
+                .ok()
+                .filter(|t| t.is_finite() && (0.0..=3600.0).contains(t))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: {t:?} is not seconds from 0 to 3600",
+                        var("SETTLE_TIME")
+                    )
+                })?;
+        }
+        acct.incoming_call_file = text(&var("INCOMING_CALL_FILE")).unwrap_or_default();
+        acct.options = text(&var("OPTIONS")).unwrap_or_default();
+    }
+    o.tts.engine_id = text("TTS_ENGINE_ID").unwrap_or_default();
+    o.tts.platform = text("TTS_PLATFORM").unwrap_or_default();
+    o.tts.language = text("TTS_LANGUAGE").unwrap_or_else(|| "en".to_owned());
+    o.tts.voice = text("TTS_VOICE").unwrap_or_default();
+    o.tts.debug_print = boolean("TTS_DEBUG_PRINT");
+    // Stand-alone ha-sip has no global webhook unless HA_WEBHOOK_ID is set.
+    o.webhook.id = text("HA_WEBHOOK_ID").unwrap_or_default();
+    o.mqtt.enabled = text("COMMAND_SOURCE").is_some_and(|c| c.eq_ignore_ascii_case("mqtt"));
+    o.mqtt.broker_address = text("BROKER_ADDRESS").unwrap_or_default();
+    if let Some(p) = number("BROKER_PORT", "a port number (1-65535)")? {
+        o.mqtt.broker_port = u16::try_from(p)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| anyhow::anyhow!("BROKER_PORT: {p} is out of range (1-65535)"))?;
+    }
+    o.mqtt.username = get("BROKER_USERNAME").unwrap_or_default();
+    o.mqtt.password = Secret(get("BROKER_PASSWORD").unwrap_or_default());
+    if let Some(t) = get("MQTT_TOPIC") {
+        o.mqtt.command_topic = t.trim().to_owned();
+    }
+    if let Some(t) = get("MQTT_STATE_TOPIC") {
+        // ha-sip: an empty state topic disables publishing.
+        o.mqtt.state_topic = t.trim().to_owned();
+    }
+    if o.mqtt.enabled && o.mqtt.broker_address.is_empty() {
+        bail!("BROKER_ADDRESS: required when COMMAND_SOURCE=mqtt");
+    }
+    if o.mqtt.enabled && o.mqtt.command_topic.is_empty() {
+        bail!("MQTT_TOPIC: must not be empty when COMMAND_SOURCE=mqtt");
+    }
+    Ok(o)
+}
+
+/// Reads `KEY=value` lines of a `.env` file (as python-dotenv does for ha-sip): comments,
+/// blank lines, optional `export`, single or double quotes.
+///
+/// # Errors
+/// A line that is not `KEY=value`, named by its number.
+pub fn parse_dotenv(text: &str, origin: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            bail!("{origin}:{}: expected KEY=value, got {raw:?}", i + 1);
+        };
+        let k = k.trim();
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            bail!("{origin}:{}: {k:?} is not a variable name", i + 1);
+        }
+        let v = v.trim();
+        let v = if let Some(q) = v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            q.replace("\\n", "\n").replace("\\\"", "\"")
+        } else if let Some(q) = v.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+            q.to_owned()
+        } else {
+            // An unquoted value ends at a comment.
+            v.split(" #").next().unwrap_or(v).trim().to_owned()
+        };
+        out.push((k.to_owned(), v));
+    }
+    Ok(out)
+}
+
 /// Which configuration to use: an explicit file, the add-on's options when running under
-/// the Supervisor, or the embedded default.
+/// the Supervisor, ha-sip's stand-alone environment (and `.env`) when any of its variables
+/// is set, or the embedded default.
+///
+/// # Errors
+/// A file that cannot be read, or a value that names its field.
 pub fn load(explicit: Option<&Path>) -> anyhow::Result<(Options, String)> {
     if let Some(p) = explicit {
         return Ok((load_file(p)?, p.display().to_string()));
@@ -328,6 +544,27 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<(Options, String)> {
     let addon = PathBuf::from(ADDON_OPTIONS_PATH);
     if addon.exists() {
         return Ok((load_file(&addon)?, ADDON_OPTIONS_PATH.to_owned()));
+    }
+    // Stand-alone: the process environment wins over `.env`, as with python-dotenv.
+    let dotenv = match std::fs::read_to_string(".env") {
+        Ok(text) => parse_dotenv(&text, ".env")?,
+        Err(_) => Vec::new(),
+    };
+    let get = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .or_else(|| dotenv.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    };
+    if ENV_VARIABLES.iter().any(|v| get(v).is_some()) {
+        let origin = if dotenv.is_empty() {
+            "environment"
+        } else {
+            "environment and .env"
+        };
+        return Ok((
+            from_env(&get).with_context(|| format!("configuration from the {origin}"))?,
+            origin.to_owned(),
+        ));
     }
     Ok((
         parse_options(DEFAULT_OPTIONS, "embedded default")?,
@@ -391,6 +628,88 @@ mod tests {
         .unwrap();
         assert_eq!(o.tts.voice, "");
         assert_eq!(o.sip.answer_mode, AnswerMode::Accept);
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> anyhow::Result<Options> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        from_env(&|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn stand_alone_environment_as_ha_sip_reads_it() {
+        let o = env(&[
+            ("PORT", "5070"),
+            ("SIP1_ENABLED", "TRUE"),
+            ("SIP1_REGISTRAR_URI", "sip:fritz.box"),
+            ("SIP1_ID_URI", "sip:homeassistant@fritz.box"),
+            ("SIP1_ANSWER_MODE", "ACCEPT"),
+            ("SIP2_ENABLED", "1"),
+            ("TTS_LANGUAGE", ""),
+            ("COMMAND_SOURCE", " mqtt "),
+            ("BROKER_ADDRESS", "127.0.0.1"),
+            ("MQTT_STATE_TOPIC", ""),
+        ])
+        .unwrap();
+        assert_eq!(o.sip_global.port, 5070);
+        assert!(
+            o.sip.enabled && !o.sip_2.enabled,
+            "only the word true enables an account"
+        );
+        assert_eq!(o.sip.answer_mode, AnswerMode::Accept);
+        assert_eq!(o.tts.language, "en");
+        assert!(o.mqtt.enabled);
+        assert_eq!(o.mqtt.broker_port, 1883, "ha-sip's 1833 typo is fixed");
+        assert_eq!(
+            o.mqtt.state_topic, "",
+            "an empty state topic disables publishing"
+        );
+        assert_eq!(o.webhook.id, "");
+    }
+
+    #[test]
+    fn stand_alone_errors_name_the_variable() {
+        let e = |pairs: &[(&str, &str)]| format!("{:#}", env(pairs).unwrap_err());
+        assert_eq!(
+            e(&[("PORT", "abc")]),
+            "PORT: \"abc\" is not a port number (1-65535)"
+        );
+        assert_eq!(
+            e(&[("PORT", "99999")]),
+            "PORT: 99999 is out of range (1-65535)"
+        );
+        assert!(e(&[("SIP2_ANSWER_MODE", "auto")]).starts_with("SIP2_ANSWER_MODE: \"auto\""));
+        assert!(e(&[("SIP1_SETTLE_TIME", "soon")]).starts_with("SIP1_SETTLE_TIME:"));
+        assert_eq!(
+            e(&[("COMMAND_SOURCE", "mqtt")]),
+            "BROKER_ADDRESS: required when COMMAND_SOURCE=mqtt"
+        );
+    }
+
+    #[test]
+    fn dotenv_lines() {
+        let v = parse_dotenv(
+            "# c\nexport A=1\nB=\"two words\"\nC='x y'\nD=plain # comment\n\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x y".into()),
+                ("D".into(), "plain".into())
+            ]
+        );
+        assert!(
+            parse_dotenv("NOEQUALS\n", ".env")
+                .unwrap_err()
+                .to_string()
+                .starts_with(".env:1:")
+        );
     }
 
     #[test]
