@@ -28,6 +28,9 @@ pub struct BaresipOptions {
     pub transport: &'static str,
     /// Answer incoming calls by itself.
     pub auto_answer: bool,
+    /// What it says on a call: a WAV file (8 kHz mono 16-bit is safest), followed by
+    /// silence; `None`: silence only.
+    pub source: Option<PathBuf>,
 }
 
 impl BaresipOptions {
@@ -39,6 +42,7 @@ impl BaresipOptions {
             registrar: Some(registrar),
             transport: "udp",
             auto_answer: true,
+            source: None,
         }
     }
 
@@ -50,6 +54,7 @@ impl BaresipOptions {
             registrar: None,
             transport: "udp",
             auto_answer: true,
+            source: None,
         }
     }
 }
@@ -92,6 +97,19 @@ fn silence_wav(path: &std::path::Path, seconds: u32) {
     std::fs::write(path, w).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
+/// `from`'s audio followed by `pad` seconds of silence, as an 8 kHz mono 16-bit WAV
+/// (sox converts).
+fn source_wav(from: &std::path::Path, to: &std::path::Path, pad: u32) {
+    let status = Command::new("sox")
+        .arg(from)
+        .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+        .arg(to)
+        .args(["pad", "0", &pad.to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("run sox (is sox installed?): {e}"));
+    assert!(status.success(), "sox could not convert {}", from.display());
+}
+
 fn netstring(v: &Value) -> Vec<u8> {
     let body = v.to_string();
     format!("{}:{},", body.len(), body).into_bytes()
@@ -111,7 +129,10 @@ impl Baresip {
         let rec = home.join("rec");
         std::fs::create_dir_all(&rec).unwrap_or_else(|e| panic!("create {}: {e}", rec.display()));
         let source = home.join("source.wav");
-        silence_wav(&source, 120);
+        match &opts.source {
+            Some(s) => source_wav(s, &source, 120),
+            None => silence_wav(&source, 120),
+        }
         let config = format!(
             "poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:{sip_port}\nnet_interface\t\t127.0.0.1\n\
 call_local_timeout\t120\ncall_max_calls\t\t4\naudio_source\t\taufile,{src}\naudio_alert\t\tnone,none\n\
@@ -218,6 +239,20 @@ module_app\t\tctrl_tcp.so\n",
     /// Waits until an event of `kind` has arrived.
     pub fn wait_event(&self, kind: &str, timeout: Duration) -> Option<Value> {
         self.wait_event_n(kind, 1, timeout)
+    }
+
+    /// The newest recording of a call: (`dec`: what baresip received, `enc`: what it sent).
+    /// baresip finishes the files when the call closes.
+    pub fn recordings(&self) -> Option<(PathBuf, PathBuf)> {
+        let mut dec: Vec<PathBuf> = std::fs::read_dir(&self.rec_dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .collect();
+        dec.sort();
+        let d = dec.pop()?;
+        let e = PathBuf::from(d.to_string_lossy().replace("-dec.wav", "-enc.wav"));
+        Some((d, e))
     }
 
     /// Waits until the account is registered (`reginfo` shows OK).

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stderr)] // a failing test's logs go to its (captured) stderr
 
+pub mod audio;
 pub mod baresip;
 pub mod gateway;
 pub mod ha;

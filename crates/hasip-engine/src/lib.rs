@@ -19,6 +19,7 @@
 
 mod drop_log;
 mod ids;
+mod media;
 mod menus;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -39,6 +40,8 @@ use hasip_sip::ua::{
 
 use drop_log::DropLog;
 pub use ids::parse_number;
+pub use media::MediaIo;
+use media::Recording;
 
 /// How an account treats incoming calls (ha-sip's `answer_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,6 +88,8 @@ pub struct Config {
     pub incoming_ring_timeout: Duration,
     /// The global TTS language (`tts.language`, `en` when empty).
     pub tts_language: String,
+    /// Report (log) a call whose remote sends no RTP for this long.
+    pub no_media_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -97,6 +102,7 @@ impl Default for Config {
             codecs: vec![Codec::Pcmu, Codec::Pcma],
             incoming_ring_timeout: Duration::from_secs(300),
             tts_language: "en".to_owned(),
+            no_media_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -441,6 +447,22 @@ pub enum Output {
         /// The command object.
         command: serde_json::Value,
     },
+    /// Open `path` for a recording of `call` (WAV at `rate`) and answer with
+    /// [`Engine::handle_recording_opened`]; frames then arrive through
+    /// [`MediaIo::record`].
+    StartRecording {
+        /// The call.
+        call: CallKey,
+        /// Absolute path.
+        path: String,
+        /// Sample rate of the frames.
+        rate: u32,
+    },
+    /// Finish and close `call`'s recording file.
+    StopRecording {
+        /// The call.
+        call: CallKey,
+    },
     /// `quit`: the engine has hung up and unregistered; exit once idle.
     Quit,
 }
@@ -488,6 +510,14 @@ struct Call {
     playing: Option<(hasip_menu::PlaybackId, PlaybackKind)>,
     /// The codec's sample rate once media is negotiated.
     rate: u32,
+    /// RTP, RTCP, playback and DTMF, once media is negotiated.
+    media: Option<Box<hasip_media::MediaSession>>,
+    /// Listed in `Engine::media_dirty`.
+    media_dirty: bool,
+    /// The call whose audio this one exchanges (`bridge_audio`).
+    bridged: Option<CallKey>,
+    /// `start_recording`.
+    recording: Option<Recording>,
 }
 
 /// The gateway.
@@ -507,6 +537,17 @@ pub struct Engine {
     /// The menu tree of each account's incoming calls (from its incoming-call file).
     incoming_trees: Vec<Arc<MenuTree>>,
     standard_tree: Arc<MenuTree>,
+    /// Calls whose media has something to hand out at the next `drain_media`.
+    media_dirty: Vec<CallKey>,
+    /// Calls with a media session.
+    media_sessions: usize,
+    /// The shared tick's grid: tick k is due at `anchor + k × 20 ms`.
+    tick_anchor: Option<Instant>,
+    next_tick: Option<Instant>,
+    /// Reused frame buffers (received, sent) of `drain_media`.
+    scratch: (Vec<i16>, Vec<i16>),
+    /// Media of ended calls, kept until their last RTCP has been handed out.
+    closing: Vec<(CallKey, Box<hasip_media::MediaSession>)>,
 }
 
 impl Engine {
@@ -540,6 +581,12 @@ impl Engine {
             shutting_down: false,
             incoming_trees,
             standard_tree: Arc::new(MenuTree::standard()),
+            media_dirty: Vec::new(),
+            media_sessions: 0,
+            tick_anchor: None,
+            next_tick: None,
+            scratch: (Vec::new(), Vec::new()),
+            closing: Vec::new(),
         }
     }
 
@@ -585,6 +632,9 @@ impl Engine {
     #[must_use]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let mut next = self.ua.poll_timeout();
+        if let Some(t) = self.media_timeout() {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
         for c in self.calls.values() {
             let menu = (c.phase == Phase::Established)
                 .then(|| c.menu.poll_timeout())
@@ -612,6 +662,7 @@ impl Engine {
 
     /// Fires what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.media_tick(now);
         self.ua.handle_timeout(now);
         self.pump(now);
         let keys: Vec<CallKey> = self.order.clone();
@@ -656,7 +707,7 @@ impl Engine {
                         Direction2::Outgoing => self.ua.hangup(now, r),
                     };
                 }
-                self.end(call);
+                self.end(now, call);
             }
         }
         self.pump(now);
@@ -804,6 +855,10 @@ impl Engine {
                 menu: MenuSession::new(tree),
                 playing: None,
                 rate: 8000,
+                media: None,
+                media_dirty: false,
+                bridged: None,
+                recording: None,
                 direction: Direction2::Outgoing,
                 ua: None,
                 account,
@@ -868,7 +923,7 @@ impl Engine {
             }
             Err(e) => {
                 tracing::warn!(call = key.0, error = %e, "dial failed");
-                self.end(key);
+                self.end(now, key);
             }
         }
     }
@@ -881,7 +936,7 @@ impl Engine {
             Some(r) => {
                 let _ = self.ua.hangup(now, r);
             }
-            None => self.end(key),
+            None => self.end(now, key),
         }
     }
 
@@ -948,10 +1003,7 @@ impl Engine {
                     .accept(now, r, Bytes::from(answer.to_string()))
                     .is_ok()
                 {
-                    self.outputs.push_back(Output::MediaStart {
-                        call: key,
-                        negotiated,
-                    });
+                    self.media_start(now, key, negotiated);
                 }
             }
             Some(Err(e)) => {
@@ -983,7 +1035,7 @@ impl Engine {
         }));
     }
 
-    fn end(&mut self, key: CallKey) {
+    fn end(&mut self, now: Instant, key: CallKey) {
         let Some(c) = self.calls.get_mut(&key) else {
             return;
         };
@@ -993,6 +1045,9 @@ impl Engine {
         c.phase = Phase::Ended;
         c.menu.handle_call_ended();
         let had_rtp = c.rtp.take().is_some();
+        // ha-sip: `recording_stopped` comes before `call_disconnected` (spec §3.4.12).
+        self.media_stop_recording(key);
+        self.media_end(now, key);
         self.event(key, EventKind::CallDisconnected);
         if had_rtp {
             self.outputs.push_back(Output::ReleaseRtp { call: key });
@@ -1063,10 +1118,7 @@ impl Engine {
                     _ => None,
                 };
                 match negotiated {
-                    Some(n) => self.outputs.push_back(Output::MediaStart {
-                        call: key,
-                        negotiated: n,
-                    }),
+                    Some(n) => self.media_start(now, key, n),
                     None => tracing::warn!(
                         call = key.0,
                         "answer without a usable SDP; the call has no media"
@@ -1104,7 +1156,7 @@ impl Engine {
                     ) {
                         tracing::warn!(call = key.0, ?reason, "call failed");
                     }
-                    self.end(key);
+                    self.end(now, key);
                 }
             }
             UaEvent::ResolveHost { host } => self.outputs.push_back(Output::Resolve { host }),
@@ -1199,6 +1251,10 @@ impl Engine {
                 menu: MenuSession::new(tree),
                 playing: None,
                 rate: 8000,
+                media: None,
+                media_dirty: false,
+                bridged: None,
+                recording: None,
                 direction: Direction2::Incoming,
                 ua: Some(call),
                 account: idx,
@@ -1245,10 +1301,7 @@ impl Engine {
                     tracing::info!(call = key.0, direction = ?negotiated.direction, "re-INVITE answered");
                     self.ua
                         .answer_reinvite(now, call, tx, 200, Bytes::from(answer.to_string()));
-                    self.outputs.push_back(Output::MediaStart {
-                        call: key,
-                        negotiated,
-                    });
+                    self.media_start(now, key, negotiated);
                 }
                 Err(_) => self.ua.answer_reinvite(now, call, tx, 488, Bytes::new()),
             },

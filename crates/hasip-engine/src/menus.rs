@@ -61,7 +61,7 @@ impl Engine {
                     if let Some(c) = self.calls.get_mut(&key) {
                         c.playing = None;
                     }
-                    self.media_stop(key);
+                    self.media_stop(now, key);
                 }
                 MenuOutput::RunAction(action) => {
                     self.outputs.push_back(Output::RunAction {
@@ -162,23 +162,6 @@ impl Engine {
         self.drain_menu(now, call);
     }
 
-    /// Starts playing decoded audio on the call. Media (RTP) lands with the media issue;
-    /// until then nothing can be heard, and the playback is reported as failed so that the
-    /// menu moves on (its post-action still runs).
-    fn media_play(&mut self, now: Instant, call: CallKey, playback: u64, samples: Arc<[i16]>) {
-        tracing::warn!(
-            call = call.0,
-            playback,
-            samples = samples.len(),
-            "no RTP media yet: playback not heard"
-        );
-        self.playback_ended(now, call, playback, PlaybackEnd::Failed);
-    }
-
-    fn media_stop(&mut self, call: CallKey) {
-        tracing::debug!(call = call.0, "stop playback");
-    }
-
     fn established_call(
         &self,
         from_call: Option<CallKey>,
@@ -189,12 +172,6 @@ impl Engine {
             Some(Phase::Established) => Ok(key),
             _ => Err(CommandError(format!("call {number} is not established"))),
         }
-    }
-
-    fn media_needed(&self, verb: &str) -> CommandError {
-        CommandError(format!(
-            "{verb}: RTP media is not available in this build yet"
-        ))
     }
 
     /// Carries out one command.
@@ -346,7 +323,11 @@ impl Engine {
                         }
                         Ok(())
                     }
-                    DtmfMethod::InBand | DtmfMethod::Rfc2833 => Err(self.media_needed("send_dtmf")),
+                    DtmfMethod::InBand | DtmfMethod::Rfc2833 => {
+                        self.media_send_dtmf(key, &number, &digits, method)?;
+                        self.mark_media(key);
+                        Ok(())
+                    }
                 }
             }
             Command::PlayMessage {
@@ -404,25 +385,29 @@ impl Engine {
                 Ok(())
             }
             Command::BridgeAudio { number, bridge_to } => {
-                self.find_from(from_call, &number)?;
-                self.find_from(from_call, &bridge_to)?;
-                Err(self.media_needed("bridge_audio"))
+                let a = self.find_from(from_call, &number)?;
+                let b = self.find_from(from_call, &bridge_to)?;
+                self.media_bridge(a, b, (&number, &bridge_to))
             }
             Command::StartRecording {
                 number,
                 recording_file,
             } => {
-                self.find_from(from_call, &number)?;
+                let key = self.find_from(from_call, &number)?;
                 if !recording_file.starts_with('/') {
                     return Err(CommandError(format!(
                         "recording_file: {recording_file:?} must be an absolute path"
                     )));
                 }
-                Err(self.media_needed("start_recording"))
+                self.media_start_recording(key, &number, recording_file)
             }
             Command::StopRecording { number } => {
-                self.find_from(from_call, &number)?;
-                Err(self.media_needed("stop_recording"))
+                let key = self.find_from(from_call, &number)?;
+                if self.media_stop_recording(key) {
+                    Ok(())
+                } else {
+                    Err(CommandError(format!("call {number} is not recording")))
+                }
             }
             Command::State => {
                 let calls: Vec<String> = self

@@ -579,3 +579,107 @@ fn call_service_merges_entity_and_service_data() {
         Some(serde_json::json!({"entity_id": "light.hall", "brightness": 200}))
     );
 }
+
+/// Records what the engine's media hands out.
+#[derive(Default)]
+struct Wire {
+    sent: Vec<(CallKey, SocketAddr, Vec<u8>)>,
+}
+
+impl MediaIo for Wire {
+    fn send(&mut self, call: CallKey, to: SocketAddr, payload: &[u8]) {
+        self.sent.push((call, to, payload.to_vec()));
+    }
+    fn record(&mut self, _: CallKey, _: &[i16], _: &[i16], _: u32) {}
+}
+
+fn rtp_event(seq: u16, ts: u32, code: u8, end: bool, duration: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 101, (seq >> 8) as u8, seq as u8];
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+    p.extend_from_slice(&[code, if end { 0x80 | 10 } else { 10 }]);
+    p.extend_from_slice(&duration.to_be_bytes());
+    p
+}
+
+#[test]
+fn media_ticks_on_a_drift_free_grid_and_rfc4733_digits_reach_the_menu() {
+    let mut h = H::new(vec![account(AnswerMode::Accept, 0)]);
+    h.recv(&invite());
+    let ok = h.sent.pop().unwrap();
+    let tag = ok.to().unwrap().unwrap().tag().unwrap().to_owned();
+    h.recv(&in_dialog("ACK", &tag, 1));
+    h.at(0);
+    assert_eq!(h.names(), vec!["incoming_call", "call_established"]);
+    let call = CallKey(1);
+    let remote = SocketAddr::from(([127, 0, 0, 1], 16000));
+    // Ticks come from poll_timeout, 20 ms apart on the grid; each sends one packet.
+    let mut wire = Wire::default();
+    let mut ticks = Vec::new();
+    for _ in 0..10 {
+        let t = h.e.poll_timeout().expect("a tick is due while media runs");
+        ticks.push(t.duration_since(h.base).as_millis());
+        h.now = t;
+        h.e.handle_timeout(t);
+        h.drain();
+        h.e.drain_media(t, &mut wire);
+    }
+    // Tick 0 ran with the ACK's timers at 0 ms.
+    assert_eq!(ticks, (1..=10).map(|k| k * 20).collect::<Vec<_>>());
+    let rtp: Vec<_> = wire
+        .sent
+        .iter()
+        .filter(|(_, _, p)| p[1] & 0x7f == 0)
+        .collect();
+    assert_eq!(rtp.len(), 11);
+    assert!(
+        rtp.iter()
+            .all(|(c, to, p)| *c == call && *to == remote && p.len() == 172)
+    );
+    // A digit as RFC 4733: start, update, three end packets with one timestamp.
+    let from = remote;
+    for (i, (end, dur)) in [
+        (false, 160),
+        (false, 320),
+        (true, 800),
+        (true, 800),
+        (true, 800),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seq = 100 + u16::try_from(i.min(2)).unwrap();
+        h.e.handle_rtp(h.now, call, from, &rtp_event(seq, 8000, 5, end, dur));
+        h.drain();
+    }
+    let ev: Vec<Event> = h.events.drain(..).collect();
+    assert_eq!(ev.len(), 1, "one digit, once: {ev:?}");
+    assert_eq!(ev[0].kind, EventKind::DtmfDigit('5'));
+    // The caller hangs up: the session ends, its RTCP BYE leaves, no more ticks.
+    h.recv(&in_dialog("BYE", &tag, 2));
+    assert_eq!(h.names(), vec!["call_disconnected"]);
+    wire.sent.clear();
+    h.e.drain_media(h.now, &mut wire);
+    let has_bye = |p: &[u8]| {
+        let mut off = 0;
+        while off + 4 <= p.len() {
+            if p[off + 1] == 203 {
+                return true;
+            }
+            off += (usize::from(u16::from_be_bytes([p[off + 2], p[off + 3]])) + 1) * 4;
+        }
+        false
+    };
+    assert!(
+        wire.sent
+            .iter()
+            .any(|(_, to, p)| to.port() == 16001 && has_bye(p)),
+        "RTCP BYE to the RTCP port: {:?}",
+        wire.sent
+    );
+    let next = h.e.poll_timeout();
+    assert!(
+        next.is_none_or(|t| t > h.now + Duration::from_millis(20)),
+        "no media tick after the last call: {next:?}"
+    );
+}

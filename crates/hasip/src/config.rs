@@ -531,6 +531,25 @@ pub fn parse_dotenv(text: &str, origin: &str) -> anyhow::Result<Vec<(String, Str
     Ok(out)
 }
 
+/// Looks `name` up in the process environment, then in `./.env` (read once), as
+/// stand-alone ha-sip does; for settings outside [`Options`] (Home Assistant's URL and
+/// token). A `.env` that cannot be parsed was reported by [`load`] already.
+pub fn env_lookup(name: &str) -> Option<String> {
+    static DOTENV: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    std::env::var(name).ok().or_else(|| {
+        DOTENV
+            .get_or_init(|| {
+                std::fs::read_to_string(".env")
+                    .ok()
+                    .and_then(|t| parse_dotenv(&t, ".env").ok())
+                    .unwrap_or_default()
+            })
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+}
+
 /// Which configuration to use: an explicit file, the add-on's options when running under
 /// the Supervisor, ha-sip's stand-alone environment (and `.env`) when any of its variables
 /// is set, or the embedded default.

@@ -22,6 +22,7 @@ enum Kind {
     Bool,
     Text,
     Port,
+    PortRange,
     Choice(&'static [&'static str]),
 }
 
@@ -43,6 +44,8 @@ pub struct GlobalFlags {
     pub tls_port: u16,
     /// `--debug-headers` (default off).
     pub debug_headers: bool,
+    /// `--rtp-port-range LO-HI` (ha-sip-rs addition; default: any free port).
+    pub rtp_ports: Option<std::ops::RangeInclusive<u16>>,
 }
 
 impl Default for GlobalFlags {
@@ -54,6 +57,7 @@ impl Default for GlobalFlags {
             tls: false,
             tls_port: 5061,
             debug_headers: false,
+            rtp_ports: None,
         }
     }
 }
@@ -116,6 +120,7 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("tls", Kind::Bool),
     ("tls-port", Kind::Port),
     ("debug-headers", Kind::Bool),
+    ("rtp-port-range", Kind::PortRange),
 ];
 
 const ACCOUNT: &[(&str, Kind)] = &[
@@ -139,6 +144,7 @@ enum V {
     Bool(bool),
     Text(String),
     Port(u16),
+    Range(u16, u16),
 }
 
 fn parse_flags<'a>(
@@ -200,6 +206,20 @@ fn parse_flags<'a>(
                     ))
                 },
             )?),
+            Kind::PortRange => {
+                let range = value.split_once('-').and_then(|(a, b)| {
+                    let (a, b) = (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?);
+                    (a > 0 && a < b).then_some((a, b))
+                });
+                match range {
+                    Some((a, b)) => V::Range(a, b),
+                    None => {
+                        return Err(FlagError(format!(
+                            "{field}: --{canonical} {value:?} is not a port range (LOW-HIGH, e.g. 16000-16999)"
+                        )));
+                    }
+                }
+            }
             Kind::Choice(choices) => {
                 if choices.contains(&value) {
                     V::Text(value.to_owned())
@@ -225,6 +245,7 @@ fn as_text(v: V) -> String {
         V::Text(s) => s,
         V::Bool(b) => b.to_string(),
         V::Port(p) => p.to_string(),
+        V::Range(a, b) => format!("{a}-{b}"),
     }
 }
 
@@ -242,6 +263,11 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
             "tls" => g.tls = as_bool(&v),
             "tls-port" => g.tls_port = if let V::Port(p) = v { p } else { 5061 },
             "debug-headers" => g.debug_headers = as_bool(&v),
+            "rtp-port-range" => {
+                if let V::Range(a, b) = v {
+                    g.rtp_ports = Some(a..=b);
+                }
+            }
             _ => {}
         }
     }
@@ -293,6 +319,18 @@ mod tests {
         assert!(g.tls && !g.udp && g.tcp);
         assert_eq!(g.tls_port, 5062);
         assert_eq!(parse_global("").unwrap(), GlobalFlags::default());
+        assert_eq!(
+            parse_global("--rtp-port-range 16000-16999")
+                .unwrap()
+                .rtp_ports,
+            Some(16000..=16999)
+        );
+        assert!(
+            parse_global("--rtp-port-range 17000-16000")
+                .unwrap_err()
+                .0
+                .contains("is not a port range")
+        );
         let a = parse_account("sip.options", "--proxy sip:proxy.example.com;lr --ice disabled --extract-headers X-Foo,P-Called-Party-ID").unwrap();
         assert_eq!(a.proxy.as_deref(), Some("sip:proxy.example.com;lr"));
         assert!(!a.ice);
@@ -303,7 +341,7 @@ mod tests {
     fn errors_name_the_field_and_flag() {
         assert_eq!(
             parse_global("--tsl on").unwrap_err().0,
-            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers"
+            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range"
         );
         assert!(
             parse_global("--tls Enabled")

@@ -3,8 +3,11 @@
 //! bytes between them and the world, and is the only one that reads the clock.
 #![forbid(unsafe_code)]
 
+mod audio;
 pub mod config;
 pub mod flags;
+mod ha;
+mod rtp;
 pub mod shell;
 mod stdin;
 mod tcp;

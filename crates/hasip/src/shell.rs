@@ -21,7 +21,10 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::audio::{self, Fetched};
 use crate::config::{self, Checked};
+use crate::ha::Ha;
+use crate::rtp::{self, Recorder, RtpIn, RtpSocket, Sink};
 use crate::stdin::{self, StdinEvent};
 use crate::tcp::{self, ConnEvent, ConnHandle};
 
@@ -81,6 +84,8 @@ pub fn main(config_path: Option<&Path>, overrides: Overrides) -> anyhow::Result<
     }
     let checked = config::check(options).with_context(|| format!("configuration {origin}"))?;
     init_logging(checked.options.sip_global.log_level);
+    // Before any TLS client exists (reqwest, rumqttc): one process-wide rustls provider.
+    hasip_ha::install_crypto_provider();
     tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "ha-sip-rs starting");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -170,7 +175,18 @@ struct Io {
     by_addr: HashMap<SocketAddr, ConnectionId>,
     next_conn: u64,
     conn_tx: mpsc::Sender<ConnEvent>,
-    rtp: HashMap<CallKey, UdpSocket>,
+    rtp: HashMap<CallKey, RtpSocket>,
+    rtp_tx: mpsc::Sender<RtpIn>,
+    rtp_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// RTP sockets released by the engine, closed after the next media drain (the last
+    /// RTCP of the call still leaves through them).
+    released: Vec<CallKey>,
+    recorders: HashMap<CallKey, Recorder>,
+    /// RTP datagrams the kernel refused (send buffer full).
+    rtp_dropped: u64,
+    ha: Option<Ha>,
+    audio_cache: audio::Cache,
+    audio_tx: mpsc::Sender<Fetched>,
     resolve_tx: mpsc::Sender<(String, Option<IpAddr>)>,
     /// `quit` was commanded: leave once the engine is idle.
     quit: bool,
@@ -281,6 +297,9 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     let mut engine = Engine::new(engine_config(&checked, local, adv), os_seed());
 
     let (conn_tx, mut conn_rx) = mpsc::channel::<ConnEvent>(1024);
+    let (rtp_tx, mut rtp_rx) = mpsc::channel::<RtpIn>(4096);
+    let (audio_tx, mut audio_rx) = mpsc::channel::<Fetched>(64);
+    let ha = Ha::start(&checked.options, config::env_lookup);
     let (resolve_tx, mut resolve_rx) = mpsc::channel::<(String, Option<IpAddr>)>(64);
     let mut io = Io {
         udp,
@@ -290,6 +309,14 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         next_conn: 0,
         conn_tx,
         rtp: HashMap::new(),
+        rtp_tx,
+        rtp_ports: checked.global.rtp_ports.clone(),
+        released: Vec::new(),
+        recorders: HashMap::new(),
+        rtp_dropped: 0,
+        ha,
+        audio_cache: audio::Cache::default(),
+        audio_tx,
         resolve_tx,
         quit: false,
     };
@@ -334,6 +361,21 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 }
                 ConnEvent::Closed { id } => io.remove_conn(id),
             },
+            Some(p) = rtp_rx.recv() => {
+                let now = Instant::now();
+                engine.handle_rtp(now, p.call, p.from, &p.data);
+                // Take what else is waiting before the loop recomputes its deadline.
+                for _ in 0..64 {
+                    match rtp_rx.try_recv() {
+                        Ok(p) => engine.handle_rtp(now, p.call, p.from, &p.data),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Some(f) = audio_rx.recv() => {
+                let (call, playback, result) = io.audio_cache.finish(f);
+                engine.handle_audio(Instant::now(), call, playback, result);
+            }
             Some((host, ip)) = resolve_rx.recv() => {
                 if ip.is_none() {
                     tracing::warn!(host, "cannot resolve host");
@@ -382,6 +424,12 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     for (_, c) in io.conns.drain() {
         c.close();
     }
+    for (_, r) in io.recorders.drain() {
+        r.finish();
+    }
+    if let Some(ha) = &io.ha {
+        ha.shutdown(SHUTDOWN_GRACE).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -407,18 +455,30 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Performs every output the engine has, including those that performing one produces.
+/// Performs every output the engine has, including those that performing one produces,
+/// then sends the media it has ready.
 async fn drain(engine: &mut Engine, io: &mut Io) {
+    drain_outputs(engine, io).await;
+    let mut sink = Sink {
+        sockets: &io.rtp,
+        recorders: &mut io.recorders,
+        dropped: &mut io.rtp_dropped,
+    };
+    engine.drain_media(Instant::now(), &mut sink);
+    for call in io.released.drain(..) {
+        io.rtp.remove(&call);
+        if let Some(r) = io.recorders.remove(&call) {
+            r.finish();
+        }
+    }
+}
+
+async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
     while let Some(out) = engine.poll_output() {
         match out {
             Output::Transmit(t) => io.transmit(t).await,
             Output::BindRtp { call } => {
-                let result = std::net::UdpSocket::bind((io.bind_ip, 0))
-                    .and_then(|s| {
-                        s.set_nonblocking(true)?;
-                        UdpSocket::from_std(s)
-                    })
-                    .and_then(|s| Ok((s.local_addr()?, s)));
+                let result = rtp::open(call, io.bind_ip, io.rtp_ports.as_ref(), io.rtp_tx.clone());
                 match result {
                     Ok((addr, sock)) => {
                         io.rtp.insert(call, sock);
@@ -427,9 +487,7 @@ async fn drain(engine: &mut Engine, io: &mut Io) {
                     Err(e) => engine.handle_rtp_bound(Instant::now(), call, Err(e.to_string())),
                 }
             }
-            Output::ReleaseRtp { call } => {
-                io.rtp.remove(&call);
-            }
+            Output::ReleaseRtp { call } => io.released.push(call),
             Output::MediaStart { call, negotiated } => {
                 tracing::info!(
                     call = call.0,
@@ -437,8 +495,22 @@ async fn drain(engine: &mut Engine, io: &mut Io) {
                     pt = negotiated.pt,
                     remote = ?negotiated.remote,
                     direction = ?negotiated.direction,
-                    "media negotiated (RTP streaming lands with the media issue)"
+                    "media"
                 );
+            }
+            Output::StartRecording { call, path, rate } => {
+                let result = Recorder::create(&path, rate).map(|r| {
+                    tracing::info!(call = call.0, file = %path, "recording");
+                    if let Some(old) = io.recorders.insert(call, r) {
+                        old.finish();
+                    }
+                });
+                engine.handle_recording_opened(Instant::now(), call, result);
+            }
+            Output::StopRecording { call } => {
+                if let Some(r) = io.recorders.remove(&call) {
+                    r.finish();
+                }
             }
             Output::Resolve { host } => {
                 let tx = io.resolve_tx.clone();
@@ -460,6 +532,9 @@ async fn drain(engine: &mut Engine, io: &mut Io) {
                 // One line per event, its JSON body last, so that the log is easy to follow and
                 // to read back.
                 tracing::info!("event {body}");
+                if let Some(ha) = &io.ha {
+                    ha.event(&ev, &body);
+                }
             }
             Output::Registration { account, state } => {
                 tracing::debug!(account, ?state, "registration state");
@@ -468,24 +543,33 @@ async fn drain(engine: &mut Engine, io: &mut Io) {
                 call,
                 playback,
                 source,
-                ..
+                rate,
             } => {
-                // TTS (Home Assistant) and decoding (hasip-audio) land with their issues.
-                tracing::warn!(call = call.0, playback, ?source, "cannot fetch audio yet");
-                engine.handle_audio(
-                    Instant::now(),
+                if let Some(result) = audio::fetch(
+                    &io.audio_cache,
+                    io.ha.as_ref(),
                     call,
                     playback,
-                    Err("audio is not available in this build yet".into()),
-                );
+                    source,
+                    rate,
+                    &io.audio_tx,
+                ) {
+                    engine.handle_audio(Instant::now(), call, playback, result);
+                }
             }
             Output::CallService {
                 domain,
                 service,
                 body,
-            } => {
-                tracing::warn!(domain, service, %body, "Home Assistant service calls are not available in this build yet");
-            }
+            } => match &io.ha {
+                Some(ha) => ha.call_service(domain, service, body),
+                None => tracing::error!(
+                    domain,
+                    service,
+                    %body,
+                    "call_service: Home Assistant is not configured (run as an add-on, or set HA_BASE_URL and HA_TOKEN)"
+                ),
+            },
             Output::RunAction { from_call, command } => match hasip_bus::parse_command(&command) {
                 Ok(hasip_bus::Request::Engine(cmd)) => {
                     tracing::info!(call = from_call.0, ?cmd, "menu action");

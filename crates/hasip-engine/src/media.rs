@@ -1,0 +1,522 @@
+//! The media of calls: one [`MediaSession`] per call with negotiated media, driven by one
+//! shared 20 ms tick; playback, DTMF both ways, recording taps and bridges.
+//!
+//! The engine keeps the tick on a drift-free grid (tick *k* at `anchor + k × 20 ms`) and
+//! offers it through [`Engine::poll_timeout`] only while a session exists, so an idle
+//! gateway has no timer at all. Datagrams and recorded frames leave through
+//! [`Engine::drain_media`], which lends them to a [`MediaIo`] without copying; only calls
+//! touched since the last drain are visited, so one received packet costs one call's work,
+//! not a walk over every call.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hasip_media::{
+    Codec as MediaCodec, Direction as MediaDirection, DtmfMethod as MediaDtmf, Event as MediaEvent,
+    MediaConfig, MediaSession, PlaybackEnd as MediaEnd, PlaybackId, TICK, TelephoneEvent,
+};
+use hasip_menu::PlaybackEnd;
+use hasip_sip::sdp::{Codec, Direction, Negotiated};
+
+use crate::{CallKey, CommandError, DtmfMethod, Engine, EventKind, Output, Phase};
+
+/// Where the engine's media goes: the shell's sockets and recording files.
+pub trait MediaIo {
+    /// Sends `payload` from `call`'s RTP socket to `to`.
+    fn send(&mut self, call: CallKey, to: SocketAddr, payload: &[u8]);
+    /// One 20 ms frame of a recorded call: what the remote sent and what we sent, same
+    /// length, at `rate`.
+    fn record(&mut self, call: CallKey, remote: &[i16], local: &[i16], rate: u32);
+}
+
+/// A recording of a call, as the engine tracks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recording {
+    /// Asked for before the call had media: starts when media does (ha-sip §3.4.11).
+    Pending(String),
+    /// The shell is opening the file.
+    Opening(String),
+    /// Frames go to the file.
+    Running(String),
+}
+
+impl Recording {
+    pub(crate) fn path(&self) -> &str {
+        match self {
+            Self::Pending(p) | Self::Opening(p) | Self::Running(p) => p,
+        }
+    }
+}
+
+fn media_codec(c: Codec) -> MediaCodec {
+    match c {
+        Codec::Pcmu => MediaCodec::Pcmu,
+        Codec::Pcma => MediaCodec::Pcma,
+        Codec::G722 => MediaCodec::G722,
+        Codec::Opus => MediaCodec::Opus,
+    }
+}
+
+fn media_direction(d: Direction) -> MediaDirection {
+    match d {
+        Direction::SendRecv => MediaDirection::SendRecv,
+        Direction::SendOnly => MediaDirection::SendOnly,
+        Direction::RecvOnly => MediaDirection::RecvOnly,
+        Direction::Inactive => MediaDirection::Inactive,
+    }
+}
+
+/// A 64-bit mix (SplitMix64's finaliser), so that each call's session gets its own seed.
+fn mix_seed(seed: u64, key: u64) -> u64 {
+    let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Engine {
+    /// Starts the call's media with what was negotiated, or updates it (re-INVITE: new
+    /// address, hold, resume).
+    pub(crate) fn media_start(&mut self, now: Instant, key: CallKey, n: Negotiated) {
+        let seed = mix_seed(self.seed, key.0);
+        let no_media = self.config.no_media_timeout;
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let codec = media_codec(n.codec);
+        if let Some(m) = c.media.as_mut()
+            && m.config().codec == codec
+            && m.config().payload_type == n.pt
+        {
+            m.set_remote(now, n.remote);
+            m.set_direction(media_direction(n.direction));
+            self.outputs.push_back(Output::MediaStart {
+                call: key,
+                negotiated: n,
+            });
+            return;
+        }
+        let mut cfg = MediaConfig::new(codec, n.pt);
+        cfg.telephone_event = n.telephone_event.map(|(pt, clock)| TelephoneEvent {
+            payload_type: pt,
+            clock_rate: clock,
+        });
+        cfg.remote = n.remote;
+        cfg.direction = media_direction(n.direction);
+        cfg.ptime = Duration::from_millis(u64::from(n.ptime.clamp(10, 60)));
+        cfg.no_media_timeout = no_media;
+        // In-band detection stays on even with telephone-event: the session turns it off
+        // by itself once the phone sends an RFC 4733 event, so a phone that only sends
+        // tones is still heard.
+        cfg.inband_dtmf = true;
+        cfg.cname = format!("hasip-{}", key.0);
+        match MediaSession::new(cfg, seed, now) {
+            Ok(mut m) => {
+                if c.media.is_some() {
+                    tracing::info!(call = key.0, codec = n.codec.name(), "codec changed");
+                }
+                let tap = c.bridged.is_some()
+                    || matches!(c.recording, Some(super::Recording::Running(_)));
+                m.set_tap(tap);
+                c.rate = codec.sample_rate();
+                c.media = Some(Box::new(m));
+                self.count_media();
+                if self.tick_anchor.is_none() {
+                    self.tick_anchor = Some(now);
+                    self.next_tick = Some(now);
+                }
+            }
+            Err(e) => {
+                tracing::error!(call = key.0, codec = n.codec.name(), error = %e, "cannot start media");
+            }
+        }
+        self.outputs.push_back(Output::MediaStart {
+            call: key,
+            negotiated: n,
+        });
+        // A recording asked for before media starts now (ha-sip §3.4.11).
+        if let Some(c) = self.calls.get_mut(&key)
+            && c.media.is_some()
+            && let Some(super::Recording::Pending(path)) = c.recording.clone()
+        {
+            c.recording = Some(super::Recording::Opening(path.clone()));
+            let rate = c.rate;
+            self.outputs.push_back(Output::StartRecording {
+                call: key,
+                path,
+                rate,
+            });
+        }
+    }
+
+    /// Ends the call's media: the session sends its RTCP BYE at the next drain, the
+    /// bridge is undone.
+    pub(crate) fn media_end(&mut self, now: Instant, key: CallKey) {
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let partner = c.bridged.take();
+        if let Some(mut m) = c.media.take() {
+            m.close(now);
+            self.closing.push((key, m));
+        }
+        if let Some(p) = partner {
+            self.unbridge_one(p);
+        }
+        self.count_media();
+    }
+
+    fn unbridge_one(&mut self, key: CallKey) {
+        if let Some(c) = self.calls.get_mut(&key) {
+            c.bridged = None;
+            let recording = matches!(c.recording, Some(super::Recording::Running(_)));
+            if let Some(m) = c.media.as_mut() {
+                m.set_tap(recording);
+            }
+            tracing::info!(call = key.0, "bridge ended");
+        }
+    }
+
+    pub(crate) fn mark_media(&mut self, key: CallKey) {
+        if let Some(c) = self.calls.get_mut(&key)
+            && !c.media_dirty
+        {
+            c.media_dirty = true;
+            self.media_dirty.push(key);
+        }
+    }
+
+    /// When the next media tick is due (only while some call has media).
+    pub(crate) fn media_timeout(&self) -> Option<Instant> {
+        self.next_tick.filter(|_| self.media_sessions > 0)
+    }
+
+    /// Runs the shared tick if it is due.
+    pub(crate) fn media_tick(&mut self, now: Instant) {
+        let (Some(anchor), Some(due)) = (self.tick_anchor, self.next_tick) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        if self.media_sessions == 0 {
+            self.tick_anchor = None;
+            self.next_tick = None;
+            return;
+        }
+        // The next tick on the grid strictly after `now`.
+        let k = now.saturating_duration_since(anchor).as_nanos() / TICK.as_nanos() + 1;
+        let k = u32::try_from(k).unwrap_or(u32::MAX);
+        self.next_tick = Some(anchor + TICK * k);
+        for i in 0..self.order.len() {
+            let Some(&key) = self.order.get(i) else {
+                break;
+            };
+            let Some(m) = self.calls.get_mut(&key).and_then(|c| c.media.as_mut()) else {
+                continue;
+            };
+            m.handle_tick(now);
+            self.mark_media(key);
+            self.media_events(now, key);
+        }
+    }
+
+    /// An RTP (or RTCP) datagram arrived on `call`'s socket.
+    pub fn handle_rtp(&mut self, now: Instant, call: CallKey, from: SocketAddr, data: &[u8]) {
+        let Some(m) = self.calls.get_mut(&call).and_then(|c| c.media.as_mut()) else {
+            return;
+        };
+        if hasip_media::rtp::looks_like_rtcp(data) {
+            m.handle_rtcp(now, from, data);
+        } else {
+            m.handle_rtp(now, from, data);
+        }
+        self.mark_media(call);
+        self.media_events(now, call);
+        self.pump(now);
+    }
+
+    /// What the call's media session reported.
+    fn media_events(&mut self, now: Instant, key: CallKey) {
+        // Bounded: a session holds a bounded number of events.
+        for _ in 0..256 {
+            let Some(ev) = self
+                .calls
+                .get_mut(&key)
+                .and_then(|c| c.media.as_mut())
+                .and_then(|m| m.poll_event())
+            else {
+                return;
+            };
+            match ev {
+                MediaEvent::Dtmf {
+                    digit,
+                    source,
+                    duration,
+                    clock_rate,
+                } => {
+                    tracing::debug!(call = key.0, digit = %digit.as_char(), ?source, duration, clock_rate, "DTMF received");
+                    self.dtmf(now, key, digit.as_char());
+                }
+                MediaEvent::DtmfSent { digit, method } => {
+                    tracing::info!(call = key.0, digit = %digit.as_char(), ?method, "DTMF sent");
+                }
+                MediaEvent::PlaybackFinished { id, end } => {
+                    if end == MediaEnd::Completed {
+                        self.playback_ended(now, key, id.0, PlaybackEnd::Finished);
+                    }
+                }
+                MediaEvent::NoMedia { silent_for } => {
+                    tracing::warn!(
+                        call = key.0,
+                        silent_ms = u64::try_from(silent_for.as_millis()).unwrap_or(u64::MAX),
+                        "no RTP from the remote"
+                    );
+                }
+                MediaEvent::RemoteLatched { addr } => {
+                    tracing::debug!(call = key.0, %addr, "RTP latched");
+                }
+            }
+        }
+    }
+
+    /// Hands every datagram and recorded frame waiting since the last call to `io`, and
+    /// moves bridged audio from each call to its partner.
+    pub fn drain_media(&mut self, now: Instant, io: &mut dyn MediaIo) {
+        let mut dirty = std::mem::take(&mut self.media_dirty);
+        let (mut rx, mut tx) = std::mem::take(&mut self.scratch);
+        for &key in &dirty {
+            let Some(c) = self.calls.get_mut(&key) else {
+                continue;
+            };
+            c.media_dirty = false;
+            let recording = matches!(c.recording, Some(super::Recording::Running(_)));
+            let partner = c.bridged;
+            let Some(m) = c.media.as_mut() else {
+                continue;
+            };
+            while let Some(t) = m.poll_transmit() {
+                io.send(key, t.to, t.payload);
+            }
+            // Tap frames: recordings take both sides, a bridge takes what the remote said.
+            for _ in 0..16 {
+                let Some(m) = self.calls.get_mut(&key).and_then(|c| c.media.as_mut()) else {
+                    break;
+                };
+                let Some(f) = m.poll_frame() else {
+                    break;
+                };
+                rx.clear();
+                rx.extend_from_slice(f.received);
+                tx.clear();
+                tx.extend_from_slice(f.sent);
+                let rate = f.sample_rate;
+                if recording {
+                    io.record(key, &rx, &tx, rate);
+                }
+                if let Some(p) = partner
+                    && let Some(pm) = self.calls.get_mut(&p).and_then(|c| c.media.as_mut())
+                {
+                    pm.handle_bridge_audio(now, &rx, rate);
+                }
+            }
+        }
+        dirty.clear();
+        // Sessions of ended calls: their last RTCP (BYE) goes out, then they are dropped.
+        for (key, mut m) in self.closing.drain(..) {
+            while let Some(t) = m.poll_transmit() {
+                io.send(key, t.to, t.payload);
+            }
+        }
+        // Reuse the allocations.
+        self.scratch = (rx, tx);
+        if self.media_dirty.is_empty() {
+            self.media_dirty = dirty;
+        }
+    }
+
+    /// Counts the sessions again after a call gained or lost its media.
+    pub(crate) fn count_media(&mut self) {
+        self.media_sessions = self.calls.values().filter(|c| c.media.is_some()).count();
+    }
+
+    /// Starts playing decoded audio on the call.
+    pub(crate) fn media_play(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        playback: u64,
+        samples: Arc<[i16]>,
+    ) {
+        let Some(m) = self.calls.get_mut(&call).and_then(|c| c.media.as_mut()) else {
+            tracing::warn!(
+                call = call.0,
+                playback,
+                "the call has no media: playback not heard"
+            );
+            self.playback_ended(now, call, playback, PlaybackEnd::Failed);
+            return;
+        };
+        // One playback at a time: what played before is replaced (the menu decides).
+        if m.is_playing() {
+            m.stop_playback();
+        }
+        m.play(now, PlaybackId(playback), samples);
+        self.mark_media(call);
+        self.media_events(now, call);
+    }
+
+    pub(crate) fn media_stop(&mut self, now: Instant, call: CallKey) {
+        if let Some(m) = self.calls.get_mut(&call).and_then(|c| c.media.as_mut()) {
+            m.stop_playback();
+        }
+        self.media_events(now, call);
+    }
+
+    pub(crate) fn media_send_dtmf(
+        &mut self,
+        key: CallKey,
+        number: &str,
+        digits: &str,
+        method: DtmfMethod,
+    ) -> Result<(), CommandError> {
+        let m = self
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.media.as_mut())
+            .ok_or_else(|| CommandError(format!("call {number} has no media")))?;
+        let method = match method {
+            DtmfMethod::InBand => MediaDtmf::InBand,
+            DtmfMethod::Rfc2833 => MediaDtmf::Rfc4733,
+            DtmfMethod::SipInfo => return Ok(()),
+        };
+        m.send_dtmf(digits, method)
+            .map_err(|e| CommandError(format!("send_dtmf: call {number}: {e}")))
+    }
+
+    pub(crate) fn media_bridge(
+        &mut self,
+        a: CallKey,
+        b: CallKey,
+        names: (&str, &str),
+    ) -> Result<(), CommandError> {
+        if a == b {
+            return Err(CommandError(format!(
+                "bridge_to: {:?} is the same call as number",
+                names.1
+            )));
+        }
+        for (k, name) in [(a, names.0), (b, names.1)] {
+            let c = self
+                .calls
+                .get(&k)
+                .ok_or_else(|| CommandError(format!("call not in progress: {name}")))?;
+            if c.media.is_none() || c.phase == Phase::Ended {
+                return Err(CommandError(format!(
+                    "call {name} has no media: cannot bridge audio"
+                )));
+            }
+        }
+        // A call is in at most one bridge: a new bridge replaces the old ones.
+        for k in [a, b] {
+            if let Some(old) = self.calls.get_mut(&k).and_then(|c| c.bridged.take()) {
+                self.unbridge_one(old);
+            }
+        }
+        for (k, other) in [(a, b), (b, a)] {
+            if let Some(c) = self.calls.get_mut(&k) {
+                c.bridged = Some(other);
+                if let Some(m) = c.media.as_mut() {
+                    m.set_tap(true);
+                }
+            }
+        }
+        tracing::info!(a = a.0, b = b.0, "calls bridged");
+        Ok(())
+    }
+
+    pub(crate) fn media_start_recording(
+        &mut self,
+        key: CallKey,
+        number: &str,
+        path: String,
+    ) -> Result<(), CommandError> {
+        let c = self
+            .calls
+            .get_mut(&key)
+            .ok_or_else(|| CommandError(format!("call not in progress: {number}")))?;
+        if let Some(r) = &c.recording {
+            tracing::info!(call = key.0, file = r.path(), "Recording already running");
+            return Ok(());
+        }
+        if c.media.is_none() {
+            tracing::info!(call = key.0, file = %path, "Recording will start once media is available");
+            c.recording = Some(super::Recording::Pending(path));
+            return Ok(());
+        }
+        c.recording = Some(super::Recording::Opening(path.clone()));
+        let rate = c.rate;
+        self.outputs.push_back(Output::StartRecording {
+            call: key,
+            path,
+            rate,
+        });
+        Ok(())
+    }
+
+    /// The shell opened (or failed to open) the recording file the engine asked for.
+    pub fn handle_recording_opened(
+        &mut self,
+        _now: Instant,
+        call: CallKey,
+        result: Result<(), String>,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            // The call ended meanwhile: the shell closes what it opened.
+            self.outputs.push_back(Output::StopRecording { call });
+            return;
+        };
+        let Some(super::Recording::Opening(path)) = c.recording.clone() else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                c.recording = Some(super::Recording::Running(path.clone()));
+                if let Some(m) = c.media.as_mut() {
+                    m.set_tap(true);
+                }
+                self.event(call, EventKind::RecordingStarted(path));
+            }
+            Err(e) => {
+                tracing::error!(call = call.0, file = %path, error = %e, "cannot record the call");
+                c.recording = None;
+            }
+        }
+    }
+
+    /// Stops the call's recording; `Ok(false)` when it was not recording.
+    pub(crate) fn media_stop_recording(&mut self, key: CallKey) -> bool {
+        let Some(c) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let Some(r) = c.recording.take() else {
+            return false;
+        };
+        let bridged = c.bridged.is_some();
+        if let Some(m) = c.media.as_mut() {
+            m.set_tap(bridged);
+        }
+        match r {
+            super::Recording::Pending(_) => {}
+            super::Recording::Opening(_) => {
+                self.outputs.push_back(Output::StopRecording { call: key });
+            }
+            super::Recording::Running(path) => {
+                self.outputs.push_back(Output::StopRecording { call: key });
+                self.event(key, EventKind::RecordingStopped(path));
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,137 @@
+//! The gateway's use of Home Assistant: webhooks for events, service calls, templates and
+//! TTS (hasip-ha does the HTTP). Nothing here blocks the event loop: webhooks go through a
+//! bounded queue, everything else runs in its own task.
+
+use std::time::Duration;
+
+use hasip_engine::Event;
+use hasip_ha::{AudioCache, HaClient, HaConfig, TtsEngine, TtsRequest, Webhooks};
+
+use crate::config::Options;
+
+/// Home Assistant, when the gateway can reach one.
+#[derive(Clone)]
+pub(crate) struct Ha {
+    pub client: HaClient,
+    webhooks: Webhooks,
+    global_webhook: Option<String>,
+    engine: Option<TtsEngine>,
+    voice: Option<String>,
+    disk_cache: Option<AudioCache>,
+}
+
+impl Ha {
+    /// Connects the client if Home Assistant is configured (add-on: `SUPERVISOR_TOKEN`;
+    /// stand-alone: `HA_BASE_URL` and `HA_TOKEN`, from the environment or `.env`). Must run
+    /// inside the runtime (the webhook queue is a task).
+    pub(crate) fn start(
+        options: &Options,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Option<Self> {
+        let config = match HaConfig::from_env(lookup) {
+            Ok(c) => c,
+            Err(hasip_ha::ConfigError::NotConfigured) => {
+                tracing::info!(
+                    "Home Assistant is not configured (no SUPERVISOR_TOKEN, no HA_BASE_URL): \
+                     no webhooks, TTS or service calls"
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Home Assistant configuration ignored");
+                return None;
+            }
+        };
+        let client = match HaClient::new(config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create the Home Assistant client");
+                return None;
+            }
+        };
+        let tts = &options.tts;
+        let engine = if !tts.engine_id.trim().is_empty() {
+            Some(TtsEngine::EngineId(tts.engine_id.trim().to_owned()))
+        } else if !tts.platform.trim().is_empty() {
+            Some(TtsEngine::Platform(tts.platform.trim().to_owned()))
+        } else {
+            None
+        };
+        let cache_dir = options.sip_global.cache_dir.trim();
+        let disk_cache = if cache_dir.is_empty() {
+            None
+        } else {
+            match AudioCache::new(cache_dir) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "sip_global.cache_dir: TTS audio is not cached");
+                    None
+                }
+            }
+        };
+        let webhooks = Webhooks::start(client.clone(), hasip_ha::WebhookOptions::default());
+        tracing::info!(base = %client.config().base_url, "Home Assistant client ready");
+        Some(Self {
+            client,
+            webhooks,
+            global_webhook: Some(options.webhook.id.trim().to_owned()).filter(|s| !s.is_empty()),
+            engine,
+            voice: Some(options.tts.voice.trim().to_owned()).filter(|s| !s.is_empty()),
+            disk_cache,
+        })
+    }
+
+    /// Queues an event for its per-call webhook (if the call has one) and the global one.
+    pub(crate) fn event(&self, ev: &Event, body: &serde_json::Value) {
+        let ids: Vec<String> = ev
+            .call_webhook
+            .iter()
+            .chain(self.global_webhook.iter())
+            .cloned()
+            .collect();
+        if let Err(e) = self.webhooks.try_send(&ev.call.internal_id, &ids, body) {
+            tracing::warn!(error = %e, event = ev.kind.name(), %body, "webhook not queued");
+        }
+    }
+
+    /// Calls a service in its own task; failures are logged.
+    pub(crate) fn call_service(&self, domain: String, service: String, body: serde_json::Value) {
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            match client.call_service(&domain, &service, &body).await {
+                Ok(_) => tracing::info!(domain, service, "service called"),
+                Err(e) => tracing::error!(domain, service, error = %e, "service call failed"),
+            }
+        });
+    }
+
+    /// Speaks `text`: the audio file's bytes.
+    pub(crate) async fn tts(
+        &self,
+        text: &str,
+        language: &str,
+        cache: bool,
+        _rate: u32,
+    ) -> Result<bytes::Bytes, String> {
+        let engine = self.engine.clone().ok_or_else(|| {
+            "play_message: no TTS engine configured (tts.engine_id or tts.platform)".to_owned()
+        })?;
+        let mut req = TtsRequest::new(engine, text, language);
+        req.voice.clone_from(&self.voice);
+        req.cache = cache;
+        // No preferred format: most engines answer MP3, which we decode in a few ms, while
+        // asking Home Assistant to convert costs it an ffmpeg run (about 100 ms).
+        let audio = self
+            .client
+            .tts(&req, self.disk_cache.as_ref())
+            .await
+            .map_err(|e| format!("play_message: {e}"))?;
+        Ok(audio.audio.data)
+    }
+
+    /// Delivers what the webhook queue still holds, for up to `grace`.
+    pub(crate) async fn shutdown(&self, grace: Duration) {
+        let stats = self.webhooks.shutdown(grace).await;
+        tracing::debug!(?stats, "webhooks at shutdown");
+    }
+}

@@ -1,0 +1,198 @@
+//! Audio checks for media tests: read the WAVs peers record, find a known signal in them
+//! and say how faithfully it arrived (alignment, correlation, SNR, active duration, tone).
+
+use std::path::Path;
+
+/// A 16-bit PCM WAV: its rate and each channel's samples.
+#[derive(Debug, Clone)]
+pub struct Wav {
+    /// Samples per second.
+    pub rate: u32,
+    /// One vector per channel.
+    pub channels: Vec<Vec<i16>>,
+}
+
+/// Reads a 16-bit PCM WAV (the format baresip's sndfile and our recorder write). Accepts
+/// the placeholder sizes a process that is still writing leaves.
+///
+/// # Panics
+/// When the file cannot be read or is not 16-bit PCM.
+pub fn read_wav(path: &Path) -> Wav {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert!(
+        bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WAVE",
+        "{} is not a WAV file",
+        path.display()
+    );
+    let mut pos = 12;
+    let (mut rate, mut channels, mut bits) = (0u32, 0usize, 0u16);
+    while pos + 8 <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let size = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
+        let body = pos + 8;
+        if id == b"fmt " {
+            channels = usize::from(u16::from_le_bytes([bytes[body + 2], bytes[body + 3]]));
+            rate = u32::from_le_bytes([
+                bytes[body + 4],
+                bytes[body + 5],
+                bytes[body + 6],
+                bytes[body + 7],
+            ]);
+            bits = u16::from_le_bytes([bytes[body + 14], bytes[body + 15]]);
+        } else if id == b"data" {
+            assert!(
+                bits == 16 && channels > 0,
+                "{}: not 16-bit PCM",
+                path.display()
+            );
+            // A writer that has not finished leaves 0 (or a placeholder) here: take the rest.
+            let end = if size == 0 {
+                bytes.len()
+            } else {
+                body.saturating_add(size).min(bytes.len())
+            };
+            let data = &bytes[body..end];
+            let mut out = vec![Vec::new(); channels];
+            for (i, s) in data.chunks_exact(2).enumerate() {
+                out[i % channels].push(i16::from_le_bytes([s[0], s[1]]));
+            }
+            return Wav {
+                rate,
+                channels: out,
+            };
+        }
+        pos = body + size + (size & 1);
+    }
+    panic!("{}: no data chunk", path.display())
+}
+
+/// Root mean square, full scale = 1.
+pub fn rms(s: &[i16]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = s.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    (sum / s.len() as f64).sqrt() / 32768.0
+}
+
+/// Seconds of `s` in 10 ms blocks louder than `threshold` (RMS, full scale 1), from the
+/// first loud block to the last.
+pub fn active_span(s: &[i16], rate: u32, threshold: f64) -> Option<(f64, f64)> {
+    let block = (rate / 100) as usize;
+    let loud: Vec<usize> = s
+        .chunks(block)
+        .enumerate()
+        .filter(|(_, b)| rms(b) > threshold)
+        .map(|(i, _)| i)
+        .collect();
+    let (first, last) = (*loud.first()?, *loud.last()?);
+    Some((first as f64 / 100.0, (last + 1) as f64 / 100.0))
+}
+
+fn envelope(s: &[i16], block: usize) -> Vec<f64> {
+    s.chunks(block).map(rms).collect()
+}
+
+/// How `reference` appears in `recording` (same rate).
+#[derive(Debug, Clone, Copy)]
+pub struct Match {
+    /// Where it starts in the recording, in samples.
+    pub offset: usize,
+    /// Normalised correlation at that offset (1 = identical shape).
+    pub correlation: f64,
+    /// Reference power over the power of the difference (after the best gain), in dB.
+    pub snr_db: f64,
+}
+
+/// `s` cut to its loud part (see [`active_span`]) with `margin` seconds either side.
+pub fn trim(s: &[i16], rate: u32, threshold: f64, margin: f64) -> &[i16] {
+    let Some((a, b)) = active_span(s, rate, threshold) else {
+        return s;
+    };
+    let r = f64::from(rate);
+    let start = ((a - margin).max(0.0) * r) as usize;
+    let end = (((b + margin) * r) as usize).min(s.len());
+    &s[start.min(end)..end]
+}
+
+/// Finds `reference` in `recording`: a coarse search on 10 ms energy envelopes, then a
+/// sample-exact one around it.
+pub fn find(reference: &[i16], recording: &[i16], rate: u32) -> Option<Match> {
+    let block = (rate / 100) as usize;
+    let (er, ec) = (envelope(reference, block), envelope(recording, block));
+    if ec.len() < er.len() || er.is_empty() {
+        return None;
+    }
+    let mut best = (0usize, f64::MIN);
+    for lag in 0..=(ec.len() - er.len()) {
+        let c: f64 = er.iter().zip(&ec[lag..]).map(|(a, b)| a * b).sum();
+        if c > best.1 {
+            best = (lag, c);
+        }
+    }
+    let centre = best.0 * block;
+    let lo = centre.saturating_sub(2 * block);
+    let hi = (centre + 2 * block).min(recording.len().saturating_sub(reference.len()));
+    let mut fine: Option<Match> = None;
+    for off in lo..=hi {
+        let seg = &recording[off..off + reference.len()];
+        let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
+        for (&a, &b) in reference.iter().zip(seg) {
+            let (a, b) = (f64::from(a), f64::from(b));
+            xy += a * b;
+            xx += a * a;
+            yy += b * b;
+        }
+        if xx == 0.0 || yy == 0.0 {
+            continue;
+        }
+        let corr = xy / (xx * yy).sqrt();
+        if fine.is_none_or(|f| corr > f.correlation) {
+            let gain = xy / yy;
+            let noise: f64 = reference
+                .iter()
+                .zip(seg)
+                .map(|(&a, &b)| {
+                    let d = f64::from(a) - gain * f64::from(b);
+                    d * d
+                })
+                .sum();
+            fine = Some(Match {
+                offset: off,
+                correlation: corr,
+                snr_db: 10.0 * (xx / noise.max(1e-9)).log10(),
+            });
+        }
+    }
+    fine
+}
+
+/// Power of `freq` in `s` relative to the whole signal's power (0..1), by Goertzel.
+pub fn tone_share(s: &[i16], rate: u32, freq: f64) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0f64, 0f64);
+    let mut total = 0f64;
+    for &x in s {
+        let x = f64::from(x);
+        total += x * x;
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    let n = s.len() as f64;
+    if total == 0.0 {
+        return 0.0;
+    }
+    // A pure tone of amplitude A gives power (A n / 2)^2 and total A^2 n / 2.
+    (2.0 * power / n) / total
+}

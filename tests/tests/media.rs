@@ -1,0 +1,484 @@
+//! Media on real calls: prompts heard by baresip and compared with their source, DTMF in
+//! all three forms both ways (sipp's RFC 4733 pcaps from Debian, baresip's key presses and
+//! in-band tones), recordings with both sides, and a bridge between two baresip calls.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use hasip_tests::audio::{self, read_wav};
+use hasip_tests::baresip::{Baresip, BaresipOptions};
+use hasip_tests::gateway::Gateway;
+use hasip_tests::sipp::{self, Transport};
+use hasip_tests::workdir::WorkDir;
+use hasip_tests::{have, wait_for, workspace_root};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn require(programs: &[&str]) {
+    for p in programs {
+        assert!(have(p), "{p} is needed: run ./build.sh test");
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    workspace_root()
+        .join("crates/hasip-audio/tests/fixtures")
+        .join(name)
+}
+
+/// A registrar-less gateway that answers at once.
+fn options() -> Value {
+    json!({
+        "sip_global": {"log_level": 3},
+        "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
+                "answer_mode": "accept", "settle_time": 0}
+    })
+}
+
+fn sox(args: &[&str]) {
+    let status = Command::new("sox")
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("run sox: {e}"));
+    assert!(status.success(), "sox {args:?} failed");
+}
+
+fn tone(dir: &WorkDir, name: &str, hz: u32, seconds: u32) -> PathBuf {
+    let p = dir.file(name);
+    sox(&[
+        "-n",
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        p.to_str().unwrap_or_default(),
+        "synth",
+        &seconds.to_string(),
+        "sine",
+        &hz.to_string(),
+        "gain",
+        "-6",
+    ]);
+    p
+}
+
+fn samples_8k(path: &Path) -> Vec<i16> {
+    let w = read_wav(path);
+    assert_eq!(w.rate, 8000, "{}", path.display());
+    w.channels.into_iter().next().unwrap_or_default()
+}
+
+/// The gateway dials `peer` with a menu that plays `file` and hangs up; returns what the
+/// peer received.
+fn play_to_baresip(dir: &WorkDir, file: &Path) -> Vec<i16> {
+    let mut gw = Gateway::start_with(dir, Some(&options()), &[]);
+    let bob = Baresip::start(dir, &BaresipOptions::direct("bob"));
+    let number = format!("sip:bob@{}", bob.sip);
+    gw.command(
+        &json!({"command": "dial", "number": number,
+                "menu": {"audio_file": file.to_string_lossy(), "post_action": "hangup"}})
+        .to_string(),
+    );
+    bob.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("bob: established");
+    let done = gw
+        .wait_event("playback_done", WAIT)
+        .expect("gateway: playback_done");
+    assert_eq!(done["type"], "audio_file", "{done}");
+    assert_eq!(
+        done["audio_file"],
+        file.to_string_lossy().as_ref(),
+        "{done}"
+    );
+    bob.wait_event("CALL_CLOSED", WAIT)
+        .expect("bob: the menu's hangup");
+    let (dec, _) = wait_for(WAIT, Duration::from_millis(50), || bob.recordings())
+        .expect("bob recorded the call");
+    samples_8k(&dec)
+}
+
+fn assert_heard(reference: &[i16], got: &[i16], min_snr: f64) {
+    let reference = audio::trim(reference, 8000, 0.01, 0.02);
+    let m = audio::find(reference, got, 8000).expect("the prompt is in the recording");
+    assert!(
+        m.correlation > 0.9 && m.snr_db > min_snr,
+        "prompt distorted: {m:?}"
+    );
+    let (a0, a1) = audio::active_span(reference, 8000, 0.01).expect("reference has speech");
+    let (b0, b1) = audio::active_span(got, 8000, 0.01).expect("recording has speech");
+    let (want, have) = (a1 - a0, b1 - b0);
+    assert!(
+        (want - have).abs() <= 0.04,
+        "speech lasted {have:.3} s, the source {want:.3} s"
+    );
+}
+
+#[test]
+fn a_wav_prompt_reaches_baresip_as_it_was_sent() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("media-wav-prompt");
+    let file = fixture("speech_8k.wav");
+    let got = play_to_baresip(&dir, &file);
+    // G.711 both ways: about 35 dB for speech.
+    assert_heard(&samples_8k(&file), &got, 25.0);
+}
+
+#[test]
+fn an_mp3_prompt_is_decoded_resampled_and_heard() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("media-mp3-prompt");
+    let got = play_to_baresip(&dir, &fixture("speech_24k_id3.mp3"));
+    // Same speech as the 8 kHz WAV, through MP3 at 32 kbit/s and a resampler.
+    assert_heard(&samples_8k(&fixture("speech_8k.wav")), &got, 8.0);
+}
+
+/// sipp calls the gateway and plays Debian's RFC 4733 pcaps (one digit each, the three
+/// end packets sharing one sequence number) in the order of their sequence numbers.
+#[test]
+fn rfc4733_pcaps_from_sipp_give_every_digit_exactly_once() {
+    require(&["sipp"]);
+    let dir = WorkDir::new("media-rfc4733-pcaps");
+    let gw = Gateway::start_with(&dir, Some(&options()), &[]);
+    let order = [
+        "1", "2", "3", "4", "5", "6", "7", "8", "9", "star", "pound", "0",
+    ];
+    let base = Path::new("/usr/share/sip-tester");
+    let play: String = order
+        .iter()
+        .map(|d| {
+            let p = base.join(format!("dtmf_2833_{d}.pcap"));
+            assert!(p.exists(), "{} is missing (package sip-tester)", p.display());
+            format!(
+                "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"300\"/>\n",
+                p.display()
+            )
+        })
+        .collect();
+    let scenario = include_str!("../sipp/uac_media.xml").replace("<!--MEDIA-->", &play);
+    let run = sipp::run(
+        &dir,
+        "pcaps",
+        &scenario,
+        gw.sip,
+        Transport::Udp,
+        Duration::from_secs(20),
+    );
+    assert!(run.passed(), "sipp: {:?}", run.received);
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    let digits: String = gw
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "dtmf_digit")
+        .filter_map(|e| e["digit"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(digits, "123456789*#0");
+}
+
+/// baresip calls the gateway; returns both and the established gateway.
+fn baresip_calls_gateway(dir: &WorkDir, source: Option<PathBuf>) -> (Gateway, Baresip) {
+    let gw = Gateway::start_with(dir, Some(&options()), &[]);
+    let mut o = BaresipOptions::direct("door");
+    o.source = source;
+    let door = Baresip::start(dir, &o);
+    let r = door
+        .command("dial", &format!("sip:hasip@{}", gw.sip))
+        .expect("dial response");
+    assert_eq!(r["ok"], true, "{r}");
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("door: established");
+    gw.wait_event("call_established", WAIT)
+        .expect("gateway: established");
+    (gw, door)
+}
+
+fn digits_of(gw: &Gateway) -> String {
+    gw.events()
+        .iter()
+        .filter(|e| e["event"] == "dtmf_digit")
+        .filter_map(|e| e["digit"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn baresip_key_presses_arrive_as_rfc4733_digits() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("media-baresip-rfc4733");
+    let (gw, door) = baresip_calls_gateway(&dir, None);
+    for d in ["1", "5", "9", "#"] {
+        let r = door.command("sndcode", d).expect("sndcode response");
+        assert_eq!(r["ok"], true, "{r}");
+        gw.wait_event_n("dtmf_digit", digits_of(&gw).len() + 1, WAIT)
+            .unwrap_or_else(|| panic!("digit {d} did not arrive"));
+    }
+    door.command("hangup", "").expect("hangup");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    assert_eq!(digits_of(&gw), "159#");
+}
+
+#[test]
+fn in_band_tones_from_baresip_are_detected() {
+    require(&["baresip", "sox"]);
+    let dir = WorkDir::new("media-baresip-inband");
+    // 100 ms tones, 100 ms apart, after half a second of silence.
+    let keys = [
+        ("4", 770, 1209),
+        ("8", 852, 1336),
+        ("*", 941, 1209),
+        ("D", 941, 1633),
+    ];
+    let mut parts = vec![dir.file("lead.wav")];
+    sox(&[
+        "-n",
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        parts[0].to_str().unwrap_or_default(),
+        "trim",
+        "0",
+        "0.5",
+    ]);
+    for (i, (_, lo, hi)) in keys.iter().enumerate() {
+        let p = dir.file(&format!("key{i}.wav"));
+        sox(&[
+            "-n",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            p.to_str().unwrap_or_default(),
+            "synth",
+            "0.1",
+            "sine",
+            &lo.to_string(),
+            "sine",
+            &hi.to_string(),
+            "channels",
+            "1",
+            "gain",
+            "-9",
+            "pad",
+            "0",
+            "0.1",
+        ]);
+        parts.push(p);
+    }
+    let seq = dir.file("keys.wav");
+    let mut args: Vec<&str> = parts
+        .iter()
+        .map(|p| p.to_str().unwrap_or_default())
+        .collect();
+    let seq_s = seq.to_string_lossy().into_owned();
+    args.push(&seq_s);
+    sox(&args);
+    let (gw, door) = baresip_calls_gateway(&dir, Some(seq));
+    let want: String = keys.iter().map(|k| k.0).collect();
+    gw.wait_event_n("dtmf_digit", want.len(), WAIT)
+        .unwrap_or_else(|| panic!("digits so far: {:?}", digits_of(&gw)));
+    door.command("hangup", "").expect("hangup");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    assert_eq!(digits_of(&gw), want);
+}
+
+/// The gateway dials baresip and sends digits with `send_dtmf`.
+#[test]
+fn send_dtmf_rfc2833_and_in_band_reach_baresip() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("media-send-dtmf");
+    let mut gw = Gateway::start_with(&dir, Some(&options()), &[]);
+    let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
+    let number = format!("sip:bob@{}", bob.sip);
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    bob.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("bob: established");
+    gw.wait_event("call_established", WAIT)
+        .expect("gateway: established");
+    gw.command(
+        &json!({"command": "send_dtmf", "number": number, "digits": "159#", "method": "rfc2833"})
+            .to_string(),
+    );
+    bob.wait_event_n("CALL_DTMF_START", 4, WAIT)
+        .expect("bob received four digits");
+    // In-band digits after the RFC 4733 ones have ended (a phone would not mix them).
+    wait_for(WAIT, Duration::from_millis(20), || {
+        (gw.log_text().matches("DTMF sent").count() >= 4).then_some(())
+    })
+    .expect("the gateway finished the RFC 4733 digits");
+    let got: String = bob
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "CALL_DTMF_START")
+        .filter_map(|e| e["param"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(got, "159#");
+    gw.command(
+        &json!({"command": "send_dtmf", "number": number, "digits": "26*", "method": "in_band"})
+            .to_string(),
+    );
+    // The gateway logs each digit it has finished sending: 4 RFC 4733, then 3 tones.
+    wait_for(WAIT, Duration::from_millis(50), || {
+        (gw.log_text().matches("DTMF sent").count() >= 7).then_some(())
+    })
+    .expect("the gateway finished sending the in-band digits");
+    gw.command(&json!({"command": "hangup", "number": number}).to_string());
+    bob.wait_event("CALL_CLOSED", WAIT).expect("bob: closed");
+    let (dec, _) = wait_for(WAIT, Duration::from_millis(50), || bob.recordings())
+        .expect("bob recorded the call");
+    let heard = samples_8k(&dec);
+    let mut det = hasip_media::goertzel::InbandDetector::new(8000, Default::default());
+    let mut found = String::new();
+    for chunk in heard.chunks(160) {
+        det.process(chunk);
+        while let Some(d) = det.poll_digit() {
+            found.push(d.digit.as_char());
+        }
+    }
+    assert_eq!(found, "26*", "in-band digits in what bob heard");
+}
+
+#[test]
+fn a_recording_holds_both_sides_of_a_baresip_call() {
+    require(&["baresip", "sox"]);
+    let dir = WorkDir::new("media-recording");
+    let mut gw = Gateway::start_with(&dir, Some(&options()), &[]);
+    let mut o = BaresipOptions::direct("bob");
+    o.source = Some(fixture("speech_8k.wav"));
+    let bob = Baresip::start(&dir, &o);
+    let prompt = tone(&dir, "prompt.wav", 440, 4);
+    let rec = dir.file("call.wav");
+    let number = format!("sip:bob@{}", bob.sip);
+    // The recording is asked for before the call has media: it starts when media does.
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    gw.command(
+        &json!({"command": "start_recording", "number": number,
+                "recording_file": rec.to_string_lossy()})
+        .to_string(),
+    );
+    let started = gw
+        .wait_event("recording_started", WAIT)
+        .expect("recording_started");
+    assert_eq!(started["recording_file"], rec.to_string_lossy().as_ref());
+    gw.command(
+        &json!({"command": "play_audio_file", "number": number,
+                "audio_file": prompt.to_string_lossy()})
+        .to_string(),
+    );
+    gw.wait_event("playback_done", WAIT).expect("playback_done");
+    gw.command(&json!({"command": "hangup", "number": number}).to_string());
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    let names: Vec<String> = gw
+        .events()
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_owned))
+        .collect();
+    let stop = names.iter().position(|n| n == "recording_stopped");
+    let end = names.iter().position(|n| n == "call_disconnected");
+    assert!(
+        stop.is_some() && stop < end,
+        "recording_stopped before call_disconnected: {names:?}"
+    );
+    let w = read_wav(&rec);
+    assert_eq!(
+        (w.rate, w.channels.len()),
+        (8000, 2),
+        "stereo at the codec rate"
+    );
+    let (remote, local) = (&w.channels[0], &w.channels[1]);
+    // Left: what bob said (his source is the speech fixture).
+    assert_heard_in(&samples_8k(&fixture("speech_8k.wav")), remote);
+    // Right: our prompt, a 440 Hz tone, and nothing of bob's speech.
+    let loud: Vec<i16> = local
+        .chunks(80)
+        .filter(|b| audio::rms(b) > 0.05)
+        .flatten()
+        .copied()
+        .collect();
+    assert!(
+        loud.len() as f64 / 8000.0 > 3.9,
+        "the prompt is on the right: {} s",
+        loud.len() as f64 / 8000.0
+    );
+    assert!(
+        audio::tone_share(&loud, 8000, 440.0) > 0.9,
+        "right is the 440 Hz prompt"
+    );
+}
+
+fn assert_heard_in(reference: &[i16], got: &[i16]) {
+    let reference = audio::trim(reference, 8000, 0.01, 0.02);
+    let m = audio::find(reference, got, 8000).expect("the speech is in the recording");
+    assert!(m.correlation > 0.9, "speech distorted: {m:?}");
+}
+
+#[test]
+fn a_bridge_carries_audio_both_ways_between_two_baresip_calls() {
+    require(&["baresip", "sox"]);
+    let dir = WorkDir::new("media-bridge");
+    let mut gw = Gateway::start_with(&dir, Some(&options()), &[]);
+    let mut a = BaresipOptions::direct("alice");
+    a.source = Some(tone(&dir, "alice.wav", 500, 30));
+    let alice = Baresip::start(&dir, &a);
+    let mut b = BaresipOptions::direct("bob");
+    b.source = Some(tone(&dir, "bob.wav", 1200, 30));
+    let bob = Baresip::start(&dir, &b);
+    let (na, nb) = (
+        format!("sip:alice@{}", alice.sip),
+        format!("sip:bob@{}", bob.sip),
+    );
+    gw.command(&json!({"command": "dial", "number": na}).to_string());
+    gw.command(&json!({"command": "dial", "number": nb}).to_string());
+    gw.wait_event_n("call_established", 2, WAIT)
+        .expect("both calls established");
+    gw.command(&json!({"command": "bridge_audio", "number": na, "bridge_to": nb}).to_string());
+    assert!(gw.wait_log("calls bridged", WAIT), "bridge_audio accepted");
+    // Two seconds of bridged audio, measured by what alice sent through.
+    wait_for(WAIT, Duration::from_millis(100), || {
+        let (dec, _) = bob.recordings()?;
+        let s = read_wav(&dec).channels.into_iter().next()?;
+        let loud = s.chunks(80).filter(|c| audio::rms(c) > 0.05).count();
+        (loud >= 200).then_some(())
+    })
+    .expect("bob hears alice through the bridge");
+    gw.command(&json!({"command": "hangup", "number": na}).to_string());
+    gw.command(&json!({"command": "hangup", "number": nb}).to_string());
+    alice.wait_event("CALL_CLOSED", WAIT).expect("alice closed");
+    bob.wait_event("CALL_CLOSED", WAIT).expect("bob closed");
+    for (who, peer, want, not) in [
+        ("alice", &alice, 1200.0, 500.0),
+        ("bob", &bob, 500.0, 1200.0),
+    ] {
+        let (dec, _) = peer.recordings().expect("recording");
+        let s = samples_8k(&dec);
+        let loud: Vec<i16> = s
+            .chunks(80)
+            .filter(|b| audio::rms(b) > 0.05)
+            .flatten()
+            .copied()
+            .collect();
+        assert!(
+            loud.len() > 8000,
+            "{who} heard {} s of audio",
+            loud.len() as f64 / 8000.0
+        );
+        let (w, n) = (
+            audio::tone_share(&loud, 8000, want),
+            audio::tone_share(&loud, 8000, not),
+        );
+        assert!(
+            w > 0.8 && n < 0.05,
+            "{who}: {want} Hz share {w:.3}, own {not} Hz {n:.3}"
+        );
+    }
+}
