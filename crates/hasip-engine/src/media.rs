@@ -362,7 +362,7 @@ impl Engine {
         if m.is_playing() {
             m.stop_playback();
         }
-        m.play(now, PlaybackId(playback), samples);
+        m.play_now(now, PlaybackId(playback), samples);
         self.mark_media(call);
         self.media_events(now, call);
     }

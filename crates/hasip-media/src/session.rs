@@ -760,6 +760,28 @@ impl MediaSession {
         });
     }
 
+    /// Starts playing `samples` at once when nothing is playing: the packet grid restarts
+    /// at `now` (a new talk-spurt: marker bit set, timestamps continue) and the first
+    /// packet is produced now instead of on the next tick, so a prompt starts without the
+    /// up-to-20 ms wait for its slot. When something plays already it is queued as with
+    /// [`MediaSession::play`].
+    pub fn play_now(&mut self, now: Instant, id: PlaybackId, samples: Arc<[i16]>) {
+        let idle = self.playback.is_empty()
+            && self.bridge_in.is_empty()
+            && self.inband_tx.is_idle()
+            && self.event_tx.as_ref().is_none_or(EventSender::is_idle)
+            && !self.closed
+            && self.config.direction.sends();
+        self.play(now, id, samples);
+        if idle {
+            let now = self.clamp(now);
+            self.anchor = Some(now);
+            self.frames_done = 0;
+            self.marker_next = true;
+            self.produce_frame(now);
+        }
+    }
+
     /// Stops the current playback and drops the queued ones, reporting each as stopped.
     pub fn stop_playback(&mut self) {
         for p in self.playback.drain(..) {

@@ -918,3 +918,32 @@ fn bridge_audio_is_converted_between_rates() {
     assert_eq!(f.sent.len(), 320);
     assert!(f.sent.iter().all(|&s| s == 1000));
 }
+
+#[test]
+fn play_now_sends_the_first_prompt_packet_at_once_and_keeps_the_grid_from_there() {
+    let t0 = start();
+    let mut s = MediaSession::new(config(), 7, t0).unwrap();
+    s.handle_tick(t0);
+    while s.poll_transmit().is_some() {}
+    // 7 ms after a tick, a prompt starts: its first packet leaves now, with the marker.
+    let t = t0 + Duration::from_millis(7);
+    s.play_now(t, PlaybackId(1), Arc::from(vec![1000i16; 1600]));
+    let first = s
+        .poll_transmit()
+        .expect("first prompt packet at once")
+        .payload
+        .to_vec();
+    assert_eq!(first[1] & 0x80, 0x80, "marker bit");
+    assert_eq!(
+        ulaw_to_linear(first[12]),
+        ulaw_to_linear(linear_to_ulaw(1000))
+    );
+    assert!(s.poll_transmit().is_none());
+    // The grid restarted at 7 ms: packet 2 (due at 27 ms) goes on the nearest shared tick,
+    // 20 ms; packet 3 (47 ms) on the tick at 40 ms.
+    s.handle_tick(t0 + Duration::from_millis(20));
+    let at20 = std::iter::from_fn(|| s.poll_transmit().map(|_| ())).count();
+    s.handle_tick(t0 + Duration::from_millis(40));
+    let at40 = std::iter::from_fn(|| s.poll_transmit().map(|_| ())).count();
+    assert_eq!((at20, at40), (1, 1));
+}

@@ -44,26 +44,38 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Maps ha-sip's pjsip levels (0-6) to a tracing filter. Level 5 and up log every SIP
 /// message, as ha-sip does at its default.
-fn log_filter(level: u8) -> &'static str {
+fn log_filter(level: u8) -> tracing_subscriber::filter::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter;
     match level {
-        0 | 1 => "error",
-        2 => "warn",
-        3 | 4 => "info",
-        5 => "debug",
-        _ => "trace",
+        0 | 1 => LevelFilter::ERROR,
+        2 => LevelFilter::WARN,
+        3 | 4 => LevelFilter::INFO,
+        5 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
     }
 }
 
 fn init_logging(level: u8) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(level)));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_target(false)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_writer(std::io::stdout);
+    // RUST_LOG (directives, parsed with regexes) only when it is set; the usual case is one
+    // level, which needs none of that code at start-up.
+    let registry = tracing_subscriber::registry().with(fmt);
+    match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => {
+            let _ = registry
+                .with(tracing_subscriber::EnvFilter::new(v))
+                .try_init();
+        }
+        _ => {
+            let _ = registry.with(log_filter(level)).try_init();
+        }
+    }
 }
 
 /// Loads and checks the configuration, starts logging and runs the gateway until SIGTERM
