@@ -504,27 +504,54 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Options>
 /// A line that is not `KEY=value`, named by its number.
 pub fn parse_dotenv(text: &str, origin: &str) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((k, v)) = line.split_once('=') else {
-            bail!("{origin}:{}: expected KEY=value, got {raw:?}", i + 1);
+            bail!("{origin}:{}: expected KEY=value, got {raw:?}", n + 1);
         };
         let k = k.trim();
         if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            bail!("{origin}:{}: {k:?} is not a variable name", i + 1);
+            bail!("{origin}:{}: {k:?} is not a variable name", n + 1);
         }
         let v = v.trim();
-        let v = if let Some(q) = v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-            q.replace("\\n", "\n").replace("\\\"", "\"")
-        } else if let Some(q) = v.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
-            q.to_owned()
-        } else {
+        let quoted = |q: char| -> anyhow::Result<Option<String>> {
+            let Some(rest) = v.strip_prefix(q) else {
+                return Ok(None);
+            };
+            // The value ends at the matching quote (`\"` escapes one in double quotes);
+            // after it only a comment may follow.
+            let mut out = String::new();
+            let mut chars = rest.char_indices();
+            while let Some((i, c)) = chars.next() {
+                if c == '\\' && q == '"' {
+                    match chars.next() {
+                        Some((_, 'n')) => out.push('\n'),
+                        Some((_, e)) => out.push(e),
+                        None => break,
+                    }
+                } else if c == q {
+                    let after = rest[i + c.len_utf8()..].trim();
+                    if !after.is_empty() && !after.starts_with('#') {
+                        bail!(
+                            "{origin}:{}: unexpected {after:?} after the quoted value",
+                            n + 1
+                        );
+                    }
+                    return Ok(Some(out));
+                } else {
+                    out.push(c);
+                }
+            }
+            bail!("{origin}:{}: the value's quote {q} is not closed", n + 1)
+        };
+        let v = match (quoted('"')?, quoted('\'')?) {
+            (Some(s), _) | (None, Some(s)) => s,
             // An unquoted value ends at a comment.
-            v.split(" #").next().unwrap_or(v).trim().to_owned()
+            (None, None) => v.split(" #").next().unwrap_or(v).trim().to_owned(),
         };
         out.push((k.to_owned(), v));
     }
@@ -722,6 +749,27 @@ mod tests {
                 ("C".into(), "x y".into()),
                 ("D".into(), "plain".into())
             ]
+        );
+        let q = parse_dotenv(
+            "A=\"\" # c\nB=\"x y\" # c\nC='a#b' #c\nD=\"say \\\"hi\\\"\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            q,
+            vec![
+                ("A".into(), String::new()),
+                ("B".into(), "x y".into()),
+                ("C".into(), "a#b".into()),
+                ("D".into(), "say \"hi\"".into())
+            ],
+            "quotes end the value; a comment may follow"
+        );
+        assert!(
+            parse_dotenv("A=\"open\n", ".env")
+                .unwrap_err()
+                .to_string()
+                .contains("not closed")
         );
         assert!(
             parse_dotenv("NOEQUALS\n", ".env")

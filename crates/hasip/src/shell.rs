@@ -96,8 +96,6 @@ pub fn main(config_path: Option<&Path>, overrides: Overrides) -> anyhow::Result<
     }
     let checked = config::check(options).with_context(|| format!("configuration {origin}"))?;
     init_logging(checked.options.sip_global.log_level);
-    // Before any TLS client exists (reqwest, rumqttc): one process-wide rustls provider.
-    hasip_ha::install_crypto_provider();
     tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "ha-sip-rs starting");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
