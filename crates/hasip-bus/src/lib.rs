@@ -179,7 +179,10 @@ fn menu(obj: &Map<String, Value>) -> Result<Option<Box<hasip_menu::Menu>>, BusEr
 /// A message naming the field at fault, or the unknown verb.
 pub fn parse_command(value: &Value) -> Result<Request, BusError> {
     let Value::Object(obj) = value else {
-        return Err(BusError(format!("not an object: {value}")));
+        return Err(BusError(format!(
+            "not an object: {}",
+            excerpt(&value.to_string())
+        )));
     };
     // A missing or null `command` means call_service (spec §3.2).
     let verb = match obj.get("command") {
@@ -332,9 +335,19 @@ pub fn parse_command(value: &Value) -> Result<Request, BusError> {
 /// # Errors
 /// Invalid JSON, or an invalid command.
 pub fn parse_line(line: &str) -> Result<Request, BusError> {
-    let value: Value =
-        serde_json::from_str(line).map_err(|e| BusError(format!("not JSON ({e}): {line}")))?;
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| BusError(format!("not JSON ({e}): {}", excerpt(line))))?;
     parse_command(&value)
+}
+
+/// At most 200 characters of `s` for an error message (the log and the MQTT state topic
+/// must not carry a whole oversized line).
+fn excerpt(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &s[..cut], s.len()),
+    }
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -417,6 +430,16 @@ pub fn event_json(ev: &Event) -> Value {
 mod tests {
     use super::*;
     use hasip_engine::CallInfo;
+
+    #[test]
+    fn errors_quote_at_most_an_excerpt_of_a_huge_line() {
+        let line = "x".repeat(60_000);
+        let e = parse_line(&line).unwrap_err().0;
+        assert!(e.starts_with("not JSON ("), "{e}");
+        assert!(e.len() < 400 && e.ends_with("(60000 bytes in all)"), "{e}");
+        let e = parse_line(&format!("[\"{}\"]", "é".repeat(1000))).unwrap_err().0;
+        assert!(e.starts_with("not an object: [") && e.len() < 600, "{e}");
+    }
 
     #[test]
     fn dial_with_every_field_as_home_assistant_sends_it() {
