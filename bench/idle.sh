@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
 cargo build --release --locked -p hasip -q
+# A just-written binary counts its pages as private dirty until writeback; measure the
+# steady state.
+sync
 port=${PORT:-25062}
 target/release/hasip --bind 127.0.0.1 --port "$port" --log-level 1 < <(sleep $((secs + 5))) &
 pid=$!

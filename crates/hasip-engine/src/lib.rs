@@ -548,6 +548,9 @@ pub struct Engine {
     scratch: (Vec<i16>, Vec<i16>),
     /// Media of ended calls, kept until their last RTCP has been handed out.
     closing: Vec<(CallKey, Box<hasip_media::MediaSession>)>,
+    /// `poll_timeout`'s answer, valid until an input that can move a deadline (RTP that
+    /// produced no event cannot, so the loop does not walk every call per packet).
+    timeout_cache: Option<Option<Instant>>,
 }
 
 impl Engine {
@@ -587,11 +590,13 @@ impl Engine {
             next_tick: None,
             scratch: (Vec::new(), Vec::new()),
             closing: Vec::new(),
+            timeout_cache: None,
         }
     }
 
     /// Starts the registrations of the accounts that have a registrar.
     pub fn start(&mut self, now: Instant) {
+        self.timeout_cache = None;
         for i in 0..self.config.accounts.len() {
             if self.config.accounts[i].sip.registrar.is_some() {
                 let _ = self.ua.register(now, AccountId(i));
@@ -603,6 +608,7 @@ impl Engine {
     /// Begins a clean shutdown: hangs up every call and removes every registration.
     /// Keep driving the engine until [`Engine::is_idle`] (or a grace period passes).
     pub fn shutdown(&mut self, now: Instant) {
+        self.timeout_cache = None;
         self.shutting_down = true;
         let keys: Vec<CallKey> = self.order.clone();
         for k in keys {
@@ -631,6 +637,15 @@ impl Engine {
     /// The next instant at which [`Engine::handle_timeout`] has work.
     #[must_use]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if let Some(cached) = self.timeout_cache {
+            return cached;
+        }
+        let next = self.compute_timeout();
+        self.timeout_cache = Some(next);
+        next
+    }
+
+    fn compute_timeout(&mut self) -> Option<Instant> {
         let mut next = self.ua.poll_timeout();
         if let Some(t) = self.media_timeout() {
             next = Some(next.map_or(t, |n| n.min(t)));
@@ -656,12 +671,14 @@ impl Engine {
 
     /// Handles a SIP message (a UDP datagram, or one frame of a stream) from `source`.
     pub fn handle_sip(&mut self, now: Instant, source: Peer, data: Bytes) {
+        self.timeout_cache = None;
         self.ua.handle_datagram(now, source, data);
         self.pump(now);
     }
 
     /// Fires what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.timeout_cache = None;
         self.media_tick(now);
         self.ua.handle_timeout(now);
         self.pump(now);
@@ -674,6 +691,7 @@ impl Engine {
 
     /// The shell resolved a host the engine asked for (`None`: it could not).
     pub fn handle_resolved(&mut self, now: Instant, host: &str, ip: Option<IpAddr>) {
+        self.timeout_cache = None;
         self.ua.handle_resolved(now, host, ip);
         self.pump(now);
     }
@@ -685,6 +703,7 @@ impl Engine {
         call: CallKey,
         result: Result<SocketAddr, String>,
     ) {
+        self.timeout_cache = None;
         let Some(c) = self.calls.get_mut(&call) else {
             if result.is_ok() {
                 self.outputs.push_back(Output::ReleaseRtp { call });
@@ -732,6 +751,7 @@ impl Engine {
         from_call: Option<CallKey>,
         command: Command,
     ) -> Result<(), CommandError> {
+        self.timeout_cache = None;
         let r = self.command(now, from_call, command);
         self.pump(now);
         r

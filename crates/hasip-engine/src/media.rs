@@ -249,6 +249,8 @@ impl Engine {
             else {
                 return;
             };
+            // An event can move a menu's deadline.
+            self.timeout_cache = None;
             match ev {
                 MediaEvent::Dtmf {
                     digit,
@@ -472,6 +474,7 @@ impl Engine {
         call: CallKey,
         result: Result<(), String>,
     ) {
+        self.timeout_cache = None;
         let Some(c) = self.calls.get_mut(&call) else {
             // The call ended meanwhile: the shell closes what it opened.
             self.outputs.push_back(Output::StopRecording { call });

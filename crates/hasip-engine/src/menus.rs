@@ -112,6 +112,7 @@ impl Engine {
         playback: u64,
         audio: Result<Audio, String>,
     ) {
+        self.timeout_cache = None;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };

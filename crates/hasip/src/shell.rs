@@ -339,12 +339,23 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     drain(&mut engine, &mut io).await;
     let mut buf = vec![0u8; 65_536];
     let mut shutdown_deadline: Option<tokio::time::Instant> = None;
+    // One timer, moved only when the deadline changes: re-creating it on every turn of the
+    // loop (every RTP packet) would insert and remove a timer-wheel entry each time.
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<tokio::time::Instant> = None;
     loop {
         let wake = engine.poll_timeout().map(tokio::time::Instant::from_std);
         let deadline = match (wake, shutdown_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if deadline != armed {
+            if let Some(d) = deadline {
+                timer.as_mut().reset(d);
+            }
+            armed = deadline;
+        }
         tokio::select! {
             r = recv_udp(io.udp.as_ref(), &mut buf) => match r {
                 Ok((n, from)) => {
@@ -401,7 +412,8 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                     stdin_open = false;
                 }
             },
-            () = sleep_until(deadline) => {
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
                 engine.handle_timeout(Instant::now());
             }
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
@@ -454,13 +466,6 @@ async fn recv_udp(udp: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(u
 async fn accept_tcp(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
     match l {
         Some(l) => l.accept().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
