@@ -437,7 +437,9 @@ mod tests {
         let e = parse_line(&line).unwrap_err().0;
         assert!(e.starts_with("not JSON ("), "{e}");
         assert!(e.len() < 400 && e.ends_with("(60000 bytes in all)"), "{e}");
-        let e = parse_line(&format!("[\"{}\"]", "é".repeat(1000))).unwrap_err().0;
+        let e = parse_line(&format!("[\"{}\"]", "é".repeat(1000)))
+            .unwrap_err()
+            .0;
         assert!(e.starts_with("not an object: [") && e.len() < 600, "{e}");
     }
 
