@@ -19,7 +19,7 @@ TEST_PACKAGES=(
   kamailio kamailio-tls-modules  # registrar + proxy with digest auth
   mosquitto mosquitto-clients  # MQTT broker and clients
   sox libsox-fmt-mp3 espeak-ng # speech and tone fixtures
-  procps iproute2 openssl      # kill/ps, ss, certificates
+  procps iproute2 openssl ca-certificates  # kill/ps, ss, certificates, system roots
   # Home Assistant Core (tests/src/ha.rs): a venv made on first use under target/ha-peer
   # (pip install of tests/peers/ha/requirements.lock from PyPI, 80-200 s once per machine);
   # ffmpeg is what Home Assistant converts TTS audio with.

@@ -9,12 +9,22 @@
 2. stdin command -> INVITE: a UDP socket plays the called phone; a `dial` command line is
    written to the gateway's stdin and the INVITE's arrival is timed (CALLS times, each call
    rejected with 486 right away).
-Prints median / p90 / p99 / max for both."""
+3. MQTT command -> INVITE (only with MQTT_PORT, a running broker): the same, with the
+   `dial` published to hasip/execute by a minimal MQTT 3.1.1 client in this process (QoS 0,
+   one TCP connection), so the figure includes the broker's forwarding; MQTT_GAP_MS spaces
+   the commands (back to back, a broker without TCP_NODELAY holds each publish until the
+   gateway's delayed ACK, 40 ms on Linux). With MQTT_PORT set,
+   the gateway runs in MQTT mode for all three measurements (ha-sip stalled SIP there).
+Prints median / p90 / p99 / max for each."""
 import json, os, socket, statistics, subprocess, sys, tempfile, time
 
 binary, port, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mqtt_port = int(os.environ.get("MQTT_PORT", "0"))
+mqtt_gap = float(os.environ.get("MQTT_GAP_MS", "0")) / 1000
 opts = {"sip_global": {"log_level": 1}, "sip": {"enabled": True, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
         "answer_mode": "accept", "settle_time": 0}}
+if mqtt_port:
+    opts["mqtt"] = {"enabled": True, "broker_address": "127.0.0.1", "broker_port": mqtt_port}
 cfg = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
 json.dump(opts, cfg); cfg.close()
 gw = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--config", cfg.name],
@@ -65,17 +75,38 @@ for n in range(1, calls + 1):
         data = s.recv(65535).decode(errors="replace")
         if data.startswith("SIP/2.0 200") and "BYE" in data.split("CSeq:", 1)[1].split("\r\n", 1)[0]:
             break
-report("INVITE -> 200 OK", lat)
+report("INVITE -> 200 OK" + (" (MQTT mode)" if mqtt_port else ""), lat)
 
 # command -> INVITE on the wire
 phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); phone.bind(("127.0.0.1", 0)); phone.settimeout(3)
 pp = phone.getsockname()[1]
-lat = []
-for n in range(1, calls + 1):
+
+def varint(n):
+    out = b""
+    while True:
+        b, n = n % 128, n // 128
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+def mqtt_str(x):
+    return len(x).to_bytes(2, "big") + x
+
+def stdin_send(line):
+    gw.stdin.write(line.encode()); gw.stdin.flush()
+
+def timed_dials(name, send, first, gap=0.0):
+    lat = []
+    for n in range(first, first + calls):
+        time.sleep(gap)
+        dial_one(n, send, lat)
+    report(name, lat)
+
+def dial_one(n, send, lat):
     number = f"sip:phone{n}@127.0.0.1:{pp}"
     line = json.dumps({"command": "dial", "number": number}) + "\n"
     t0 = time.perf_counter()
-    gw.stdin.write(line.encode()); gw.stdin.flush()
+    send(line)
     while True:
         data, src = phone.recvfrom(65535)
         text = data.decode(errors="replace")
@@ -90,6 +121,21 @@ for n in range(1, calls + 1):
         data, _ = phone.recvfrom(65535)
         if data.startswith(b"ACK "):
             break
-report("stdin command -> INVITE on the wire", lat)
+
+mode = " (MQTT mode)" if mqtt_port else ""
+timed_dials("stdin command -> INVITE on the wire" + mode, stdin_send, 1)
+if mqtt_port:
+    m = socket.create_connection(("127.0.0.1", mqtt_port)); m.settimeout(3)
+    m.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    body = mqtt_str(b"MQTT") + bytes([4, 0x02]) + (60).to_bytes(2, "big") + mqtt_str(b"bench-pub")
+    m.sendall(b"\x10" + varint(len(body)) + body)
+    assert m.recv(4)[:2] == b"\x20\x02", "no CONNACK"
+    # The gateway subscribed long ago (at start-up, before the measurements above).
+    def mqtt_send(line):
+        payload = line.strip().encode()
+        var = mqtt_str(b"hasip/execute") + payload
+        m.sendall(b"\x30" + varint(len(var)) + var)
+    label = os.environ.get("MQTT_LABEL", "")
+    timed_dials(f"MQTT command -> INVITE on the wire{label}", mqtt_send, calls + 1, mqtt_gap)
 gw.terminate(); gw.wait(5)
 os.unlink(cfg.name)

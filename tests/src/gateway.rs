@@ -57,6 +57,19 @@ impl Gateway {
     /// # Panics
     /// When the gateway does not come up within 10 s; its log is attached to the failure.
     pub fn start_with(dir: &WorkDir, options: Option<&serde_json::Value>, args: &[&str]) -> Self {
+        Self::start_env(dir, options, args, &[])
+    }
+
+    /// [`Gateway::start_with`], with extra environment variables.
+    ///
+    /// # Panics
+    /// As [`Gateway::start_with`].
+    pub fn start_env(
+        dir: &WorkDir,
+        options: Option<&serde_json::Value>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut last_log = PathBuf::new();
         // A port can be taken between our check and the gateway's bind; try again then.
         for attempt in 0..3 {
@@ -78,6 +91,7 @@ impl Gateway {
                 .stdout(out)
                 .stderr(err)
                 .env_remove("RUST_LOG")
+                .envs(env.iter().copied())
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));
             dir.attach_log(log.clone());

@@ -10,6 +10,7 @@ pub mod baresip;
 pub mod gateway;
 pub mod ha;
 pub mod kamailio;
+pub mod mosquitto;
 pub mod ports;
 pub mod process;
 pub mod raw;

@@ -2,7 +2,7 @@
 //! every webhook/MQTT event body, with the exact field names, types and defaults of ha-sip
 //! (spec §3 and §6), and errors that name the field at fault.
 //!
-//! Parsing and serialisation only: transports (stdin, MQTT) live in the shell.
+//! Parsing and serialisation, and the MQTT client ([`mqtt`]); the shell reads stdin.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use hasip_engine::{Command, DtmfMethod, Event, EventKind, PlaybackKind};
 use serde_json::{Map, Value};
+
+pub mod mqtt;
 
 /// A command line could not be turned into a command; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,6 +365,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// The state-topic body for a command that failed (a ha-sip-rs addition: ha-sip only
+/// logged it). `source` is where the command came from (`stdin`, `mqtt`, `menu`).
+pub fn command_error_json(source: &str, error: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("event".into(), "command_error".into());
+    m.insert("source".into(), source.into());
+    m.insert("error".into(), error.into());
+    Value::Object(m)
 }
 
 /// The JSON body of an event, exactly as ha-sip posts it (spec §6.2: the base fields first,

@@ -22,6 +22,7 @@ mod cache;
 mod client;
 mod config;
 mod error;
+pub mod supervisor;
 mod tts;
 mod webhook;
 mod websocket;

@@ -7,6 +7,7 @@ mod audio;
 pub mod config;
 pub mod flags;
 mod ha;
+mod mqtt;
 mod rtp;
 pub mod shell;
 mod stdin;

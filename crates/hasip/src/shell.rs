@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use crate::audio::{self, Fetched};
 use crate::config::{self, Checked};
 use crate::ha::Ha;
+use crate::mqtt;
 use crate::rtp::{self, Recorder, RtpIn, RtpSocket, Sink};
 use crate::stdin::{self, StdinEvent};
 use crate::tcp::{self, ConnEvent, ConnHandle};
@@ -195,6 +196,8 @@ struct Io {
     /// RTP datagrams the kernel refused (send buffer full).
     rtp_dropped: u64,
     ha: Option<Ha>,
+    /// The MQTT client, once connected or connecting.
+    mqtt: Option<hasip_bus::mqtt::MqttHandle>,
     audio_cache: audio::Cache,
     audio_tx: mpsc::Sender<Fetched>,
     resolve_tx: mpsc::Sender<(String, Option<IpAddr>)>,
@@ -203,6 +206,21 @@ struct Io {
 }
 
 impl Io {
+    /// Publishes a state-topic body if MQTT is on; a full queue is logged, never waited for.
+    fn publish_state(&self, body: &serde_json::Value) {
+        if let Some(m) = &self.mqtt
+            && let Err(e) = m.publish_state(&body.to_string())
+        {
+            tracing::warn!(error = %e, "event not published");
+        }
+    }
+
+    /// Logs a command that failed and reports it on the state topic.
+    fn command_failed(&self, source: &str, error: &str) {
+        tracing::warn!(source, "command failed: {error}");
+        self.publish_state(&hasip_bus::command_error_json(source, error));
+    }
+
     fn add_conn(&mut self, stream: TcpStream, from: SocketAddr) -> ConnectionId {
         self.next_conn += 1;
         let id = ConnectionId(self.next_conn);
@@ -310,6 +328,13 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     let (rtp_tx, mut rtp_rx) = mpsc::channel::<RtpIn>(4096);
     let (audio_tx, mut audio_rx) = mpsc::channel::<Fetched>(64);
     let ha = Ha::start(&checked.options, config::env_lookup);
+    let (mqtt_tx, mut mqtt_rx) = mpsc::channel::<hasip_bus::mqtt::MqttIn>(256);
+    let (mqtt_now, mut mqtt_later) =
+        match mqtt::start(&checked.options, config::env_lookup, os_seed(), mqtt_tx)? {
+            mqtt::Start::Off => (None, None),
+            mqtt::Start::Ready(h) => (Some(h), None),
+            mqtt::Start::Pending(rx) => (None, Some(rx)),
+        };
     let (resolve_tx, mut resolve_rx) = mpsc::channel::<(String, Option<IpAddr>)>(64);
     let mut io = Io {
         udp,
@@ -325,6 +350,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         recorders: HashMap::new(),
         rtp_dropped: 0,
         ha,
+        mqtt: mqtt_now,
         audio_cache: audio::Cache::default(),
         audio_tx,
         resolve_tx,
@@ -404,7 +430,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 engine.handle_resolved(Instant::now(), &host, ip);
             }
             ev = stdin_rx.recv(), if stdin_open => match ev {
-                Some(StdinEvent::Line(line)) => stdin::handle_line(&mut engine, &line),
+                Some(StdinEvent::Line(line)) => run_command(&mut engine, &io, "stdin", &line),
                 Some(StdinEvent::TooLong) => tracing::error!(limit = stdin::MAX_LINE, "stdin: command line too long, ignored"),
                 None => {
                     // EOF: the Supervisor may not attach stdin; keep running.
@@ -412,6 +438,26 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                     stdin_open = false;
                 }
             },
+            Some(m) = mqtt_rx.recv() => match m {
+                hasip_bus::mqtt::MqttIn::Command(payload) => match std::str::from_utf8(&payload) {
+                    Ok(text) => run_command(&mut engine, &io, "mqtt", text),
+                    Err(e) => io.command_failed("mqtt", &format!("the payload is not UTF-8 ({e})")),
+                },
+                hasip_bus::mqtt::MqttIn::Connected => tracing::info!("MQTT: connected and subscribed"),
+                hasip_bus::mqtt::MqttIn::Disconnected { reason, retry_in } => {
+                    tracing::warn!(%reason, ?retry_in, "MQTT: not connected");
+                }
+            },
+            r = async {
+                match mqtt_later.as_mut() {
+                    Some(rx) => rx.await,
+                    None => std::future::pending().await,
+                }
+            }, if mqtt_later.is_some() => {
+                // An error: the starter gave up (it logged why).
+                mqtt_later = None;
+                io.mqtt = r.ok();
+            }
             () = &mut timer, if armed.is_some() => {
                 armed = None;
                 engine.handle_timeout(Instant::now());
@@ -452,8 +498,26 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     if let Some(ha) = &io.ha {
         ha.shutdown(SHUTDOWN_GRACE).await;
     }
+    if let Some(m) = &io.mqtt {
+        m.shutdown(SHUTDOWN_GRACE).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Handles one command (a stdin line or an MQTT payload): parse it (hasip-bus) and hand it
+/// to the engine. A failure is logged and published with the field or call it concerns;
+/// nothing else changes.
+fn run_command(engine: &mut Engine, io: &Io, source: &str, text: &str) {
+    match hasip_bus::parse_line(text) {
+        Err(e) => io.command_failed(source, &e.0),
+        Ok(hasip_bus::Request::Engine(cmd)) => {
+            tracing::info!(source, ?cmd, "command");
+            if let Err(e) = engine.handle_command(Instant::now(), cmd) {
+                io.command_failed(source, &e.to_string());
+            }
+        }
+    }
 }
 
 async fn recv_udp(udp: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
@@ -550,6 +614,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 if let Some(ha) = &io.ha {
                     ha.event(&ev, &body);
                 }
+                io.publish_state(&body);
             }
             Output::Registration { account, state } => {
                 tracing::debug!(account, ?state, "registration state");
@@ -590,10 +655,10 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                     tracing::info!(call = from_call.0, ?cmd, "menu action");
                     if let Err(e) = engine.handle_command_from(Instant::now(), Some(from_call), cmd)
                     {
-                        tracing::warn!(call = from_call.0, error = %e, "menu action failed");
+                        io.command_failed("menu", &format!("call {}: {e}", from_call.0));
                     }
                 }
-                Err(e) => tracing::warn!(call = from_call.0, error = %e, "menu action ignored"),
+                Err(e) => io.command_failed("menu", &format!("call {}: {e}", from_call.0)),
             },
             Output::Quit => {
                 io.quit = true;

@@ -48,17 +48,3 @@ pub(crate) async fn read_lines(tx: mpsc::Sender<StdinEvent>) {
         }
     }
 }
-
-/// Handles one command line: parse it (hasip-bus) and hand it to the engine. Every failure
-/// is logged with the field or call it concerns; nothing else changes.
-pub(crate) fn handle_line(engine: &mut hasip_engine::Engine, line: &str) {
-    match hasip_bus::parse_line(line) {
-        Err(e) => tracing::error!(error = %e, "stdin: command ignored"),
-        Ok(hasip_bus::Request::Engine(cmd)) => {
-            tracing::info!(?cmd, "command");
-            if let Err(e) = engine.handle_command(std::time::Instant::now(), cmd) {
-                tracing::warn!(error = %e, "command failed");
-            }
-        }
-    }
-}
