@@ -296,6 +296,37 @@ impl HomeAssistant {
         )
     }
 
+    /// What Home Assistant's TTS makes of `message`: `tts_get_url` with `engine_id`,
+    /// `language` and `options`, then the audio from the returned path.
+    ///
+    /// # Panics
+    /// When Home Assistant refuses or the audio cannot be fetched.
+    pub fn tts_audio(
+        &self,
+        engine_id: &str,
+        message: &str,
+        language: &str,
+        options: &Value,
+    ) -> Vec<u8> {
+        let body = serde_json::json!({
+            "engine_id": engine_id, "message": message, "language": language,
+            "options": options, "cache": false
+        });
+        let (status, text) = self
+            .post("tts_get_url", &body)
+            .unwrap_or_else(|| panic!("tts_get_url: no answer"));
+        assert_eq!(status, 200, "tts_get_url: {text}");
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("tts_get_url: {e}: {text}"));
+        let path = v["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("tts_get_url without path: {text}"));
+        let (status, audio) = http_bytes(self.port, "GET", path, Some(&self.token), None)
+            .unwrap_or_else(|| panic!("GET {path}: no answer"));
+        assert_eq!(status, 200, "GET {path}");
+        audio
+    }
+
     /// The state of an entity (`on`, `off`, …).
     pub fn state(&self, entity_id: &str) -> Option<String> {
         let (status, body) = self.get(&format!("states/{entity_id}"))?;
@@ -506,6 +537,18 @@ pub fn http(
     token: Option<&str>,
     json_body: Option<&str>,
 ) -> Option<(u16, String)> {
+    http_bytes(port, method, path, token, json_body)
+        .map(|(status, body)| (status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// [`http`], with the body as bytes (audio).
+pub fn http_bytes(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json_body: Option<&str>,
+) -> Option<(u16, Vec<u8>)> {
     let timeout = Duration::from_secs(10);
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
@@ -534,7 +577,7 @@ pub fn http(
     {
         body = dechunk(&body)?;
     }
-    Some((status, String::from_utf8_lossy(&body).into_owned()))
+    Some((status, body))
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {

@@ -1166,6 +1166,15 @@ impl Engine {
             }
             UaEvent::ReferProgress { call, code, done } => {
                 tracing::info!(call = %call, code, done, "transfer progress");
+                // RFC 5589 §6.1: once the transfer has succeeded the transferor ends its
+                // own leg (ha-sip left it up until the other side hung up).
+                if done
+                    && (200..300).contains(&code)
+                    && let Some(&key) = self.by_ua.get(&call)
+                {
+                    tracing::info!(call = key.0, "transfer succeeded: hanging up our leg");
+                    self.hangup_call(now, key);
+                }
             }
             UaEvent::Ended { call, reason } => {
                 if let Some(&key) = self.by_ua.get(&call) {

@@ -130,8 +130,11 @@ impl Engine {
                 self.media_play(now, call, playback, a.samples);
             }
             Err(e) => {
-                tracing::warn!(call = call.0, playback, error = %e, "cannot play");
-                self.playback_ended(now, call, playback, PlaybackEnd::Failed);
+                // As ha-sip plays its error.wav: the caller hears that something went
+                // wrong, the playback then ends as if played (playback_done, post_action).
+                tracing::warn!(call = call.0, playback, error = %e, "cannot play; the error tone plays instead");
+                let tone = hasip_media::tone::error_tone(c.rate);
+                self.media_play(now, call, playback, tone.into());
             }
         }
         self.pump(now);

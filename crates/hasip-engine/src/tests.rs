@@ -529,9 +529,19 @@ fn incoming_call_file_pin_menu_runs_on_sip_info_digits() {
         matches!(&asked[..], [AudioSource::Tts { message, .. }] if message == "Welcome beautiful."),
         "{asked:?}"
     );
-    // post_action hangup runs once the (failed) playback is over: BYE.
-    assert!(h.lines().contains(&"BYE".to_owned()));
-    assert_eq!(h.names(), vec!["call_disconnected"]);
+    // The failed prompt is replaced by the error tone (1.19 s); post_action hangup runs
+    // once it is over: playback_done as for a played prompt, then BYE.
+    let mut bye_at = None;
+    for ms in (20..=1600).step_by(20) {
+        h.at(ms);
+        if bye_at.is_none() && h.lines().contains(&"BYE".to_owned()) {
+            bye_at = Some(ms);
+            break;
+        }
+    }
+    let bye_at = bye_at.expect("BYE after the error tone");
+    assert!((1180..=1260).contains(&bye_at), "BYE at {bye_at} ms");
+    assert_eq!(h.names(), vec!["playback_done", "call_disconnected"]);
 }
 
 #[test]

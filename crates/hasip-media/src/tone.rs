@@ -40,6 +40,32 @@ impl Osc {
     }
 }
 
+/// What a caller hears when a prompt cannot be played (TTS failed, a file cannot be
+/// read): the special information tone of ITU-T E.180 — 950, 1400 and 1800 Hz for 330 ms
+/// each — at −20 dBm0, a quiet, familiar "something went wrong" instead of silence or a
+/// loud beep (ha-sip issue #121). Each segment fades in and out over 5 ms (no clicks);
+/// 200 ms of silence follow. Mono PCM at `rate`.
+pub fn error_tone(rate: u32) -> Vec<i16> {
+    const AMPLITUDE: f32 = 22_307.0 * 0.1;
+    let seg = (rate as usize * 330) / 1000;
+    let fade = ((rate as usize * 5) / 1000).max(1);
+    let mut out = Vec::with_capacity(seg * 3 + rate as usize / 5);
+    for freq in [950.0, 1400.0, 1800.0] {
+        let mut osc = Osc::new(freq, rate, AMPLITUDE);
+        for i in 0..seg {
+            let edge = i.min(seg - 1 - i);
+            let gain = if edge < fade {
+                edge as f32 / fade as f32
+            } else {
+                1.0
+            };
+            out.push((osc.next() * gain) as i16);
+        }
+    }
+    out.resize(out.len() + rate as usize / 5, 0);
+    out
+}
+
 /// A continuous two-tone generator for one digit.
 #[derive(Debug, Clone, Copy)]
 pub struct DtmfTone {
@@ -162,6 +188,29 @@ impl InbandSender {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_error_tone_is_three_quiet_tones_then_silence() {
+        for rate in [8000u32, 16_000, 48_000] {
+            let t = super::error_tone(rate);
+            let seg = rate as usize * 330 / 1000;
+            assert_eq!(t.len(), seg * 3 + rate as usize / 5);
+            // Each segment has its frequency: count zero crossings.
+            for (k, f) in [950.0f32, 1400.0, 1800.0].iter().enumerate() {
+                let part = &t[k * seg..(k + 1) * seg];
+                let crossings = part.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+                let measured = crossings as f32 / 2.0 / 0.33;
+                assert!(
+                    (measured - f).abs() < f * 0.02,
+                    "{rate} Hz: {measured} vs {f}"
+                );
+                let peak = part.iter().map(|s| s.unsigned_abs()).max().unwrap();
+                assert!((2000..2300).contains(&peak), "quiet: peak {peak}");
+                assert!(part[0].unsigned_abs() < 100, "fades in");
+            }
+            assert!(t[seg * 3..].iter().all(|&s| s == 0));
+        }
+    }
+
     use super::*;
     use std::time::Duration;
 

@@ -1,0 +1,497 @@
+//! End to end: ha-sip's README examples, driven as a user drives them (a JSON line on stdin
+//! as the Supervisor writes it, or a `hasip/execute` MQTT message), against a real Home
+//! Assistant Core (TTS, webhooks, services), kamailio as the registrar, baresip as the
+//! phones and the intercom, and mosquitto as the broker. Each test asserts what a user
+//! would notice, and a failing test prints every peer's log (`WorkDir`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use hasip_tests::audio::{self, read_wav};
+use hasip_tests::baresip::{Baresip, BaresipOptions};
+use hasip_tests::gateway::Gateway;
+use hasip_tests::ha::HomeAssistant;
+use hasip_tests::kamailio::{Kamailio, KamailioOptions};
+use hasip_tests::mosquitto::{Mosquitto, MosquittoOptions};
+use hasip_tests::workdir::WorkDir;
+use hasip_tests::{have, wait_for};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+/// ha-sip's default webhook id, which the test Home Assistant logs.
+const WEBHOOK: &str = "sip_call_webhook_id";
+/// The offline WAV engine of the test Home Assistant.
+const ENGINE: &str = "sip_test_tts";
+
+fn require(programs: &[&str]) {
+    for p in programs {
+        assert!(have(p), "{p} is needed: run ./build.sh test");
+    }
+}
+
+/// Account 1 for direct calls (no registrar).
+fn direct(answer_mode: &str) -> Value {
+    json!({"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
+           "answer_mode": answer_mode, "settle_time": 0})
+}
+
+/// The gateway with Home Assistant as ha-sip's stand-alone variables give it.
+fn gateway(dir: &WorkDir, ha: &HomeAssistant, sip: Value, extra: Value) -> Gateway {
+    let mut o = json!({
+        "sip_global": {"log_level": 3},
+        "sip": sip,
+        "tts": {"engine_id": ENGINE, "language": "en"},
+        "webhook": {"id": WEBHOOK}
+    });
+    if let (Some(o), Some(extra)) = (o.as_object_mut(), extra.as_object()) {
+        o.extend(extra.clone());
+    }
+    Gateway::start_env(
+        dir,
+        Some(&o),
+        &[],
+        &[("HA_BASE_URL", &ha.base_url), ("HA_TOKEN", &ha.token)],
+    )
+}
+
+/// The events Home Assistant received on the global webhook, in order.
+fn received(ha: &HomeAssistant) -> Vec<Value> {
+    ha.webhooks()
+        .into_iter()
+        .filter(|w| w.webhook_id == WEBHOOK)
+        .map(|w| w.json)
+        .collect()
+}
+
+/// Waits until Home Assistant has received an event named `name`; returns it.
+fn wait_webhook(ha: &HomeAssistant, name: &str) -> Value {
+    wait_for(WAIT, Duration::from_millis(20), || {
+        received(ha).into_iter().find(|e| e["event"] == name)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "Home Assistant did not receive {name}; it got {:?}",
+            names(ha)
+        )
+    })
+}
+
+fn names(ha: &HomeAssistant) -> Vec<String> {
+    received(ha)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// True when `want` appears in `have` in this order (other events may come between).
+fn in_order(have: &[String], want: &[&str]) -> bool {
+    let mut it = have.iter();
+    want.iter().all(|w| it.any(|h| h == w))
+}
+
+fn sox(args: &[&str]) {
+    let status = Command::new("sox")
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("run sox: {e}"));
+    assert!(status.success(), "sox {args:?} failed");
+}
+
+/// What `phone` received on its last call, 8 kHz mono, once the call has closed.
+fn heard(phone: &Baresip) -> Vec<i16> {
+    let (dec, _) = wait_for(WAIT, Duration::from_millis(50), || phone.recordings())
+        .expect("the phone recorded the call");
+    let w = read_wav(&dec);
+    assert_eq!(w.rate, 8000);
+    w.channels.into_iter().next().unwrap_or_default()
+}
+
+/// Home Assistant's TTS audio for `message` in the test engine's espeak-ng voice, converted
+/// to 8 kHz mono by sox.
+fn tts_reference(dir: &WorkDir, ha: &HomeAssistant, message: &str) -> Vec<i16> {
+    let raw = ha.tts_audio(ENGINE, message, "en", &json!({"voice": "espeak"}));
+    let src = dir.file("tts-reference.wav");
+    std::fs::write(&src, raw).unwrap();
+    let dst = dir.file("tts-reference-8k.wav");
+    sox(&[
+        src.to_str().unwrap(),
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        dst.to_str().unwrap(),
+    ]);
+    read_wav(Path::new(&dst))
+        .channels
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+#[test]
+fn dial_with_a_message_is_heard_by_the_phone_and_reported_in_order() {
+    require(&["baresip", "kamailio", "sox", "espeak-ng"]);
+    let dir = WorkDir::new("e2e-dial-message");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    let ha = HomeAssistant::start(&dir);
+    let sip = json!({"enabled": true, "registrar_uri": format!("sip:{}", k.sip),
+                     "id_uri": "sip:hasip@test.local", "user_name": "hasip", "password": "secret",
+                     "answer_mode": "listen", "settle_time": 0});
+    // Real speech (the engine's espeak-ng voice), so that the audio can be found by shape.
+    let tts = json!({"tts": {"engine_id": ENGINE, "language": "en", "voice": "espeak"}});
+    let mut gw = gateway(&dir, &ha, sip, tts);
+    assert!(
+        gw.wait_log("registered account=1", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    let bob = Baresip::start(&dir, &BaresipOptions::registered("bob", k.sip));
+    assert!(bob.wait_registered(WAIT), "bob did not register");
+    let message = "Motion detected at the back door";
+    let number = format!("sip:bob@{}", k.sip);
+    // ha-sip README: "Call someone and play a message".
+    gw.command(
+        &json!({"command": "dial", "number": number,
+                "menu": {"message": message, "post_action": "hangup"}})
+        .to_string(),
+    );
+    bob.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("bob answered");
+    bob.wait_event("CALL_CLOSED", WAIT)
+        .expect("the gateway hung up after the message");
+    // What bob heard is what Home Assistant's TTS said.
+    let got = heard(&bob);
+    let reference = tts_reference(&dir, &ha, message);
+    let reference = audio::trim(&reference, 8000, 0.01, 0.02);
+    let m = audio::find(reference, &got, 8000).expect("the TTS audio is in bob's recording");
+    assert!(
+        m.correlation > 0.9 && m.snr_db > 15.0,
+        "TTS audio distorted: {m:?}"
+    );
+    // Home Assistant got the events in order, with the documented fields.
+    let gone = wait_webhook(&ha, "call_disconnected");
+    let got_names = names(&ha);
+    assert!(
+        in_order(
+            &got_names,
+            &[
+                "outgoing_call_initiated",
+                "call_established",
+                "playback_done",
+                "call_disconnected"
+            ]
+        ),
+        "{got_names:?}"
+    );
+    let done = wait_webhook(&ha, "playback_done");
+    assert_eq!(done["type"], "message");
+    assert_eq!(done["message"], message);
+    for e in [&done, &gone] {
+        assert_eq!(e["internal_id"], number.as_str(), "{e}");
+        assert_eq!(e["sip_account"], 1, "{e}");
+        assert!(e["call_id"].as_str().is_some_and(|c| !c.is_empty()), "{e}");
+        assert!(e.get("headers").is_some_and(Value::is_object), "{e}");
+    }
+}
+
+#[test]
+fn a_dtmf_menu_on_an_outgoing_call_switches_home_assistant_entities() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-dtmf-menu");
+    let ha = HomeAssistant::start(&dir);
+    assert_eq!(ha.state("input_boolean.sip_test").as_deref(), Some("off"));
+    let mut gw = gateway(&dir, &ha, direct("listen"), json!({}));
+    let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
+    let number = format!("sip:bob@{}", bob.sip);
+    let service = |s: &str| json!({"domain": "input_boolean", "service": s, "entity_id": "input_boolean.sip_test"});
+    gw.command(
+        &json!({"command": "dial", "number": number, "menu": {
+            "message": "Press one for on, two for off",
+            "choices": {
+                "1": {"id": "on", "message": "Switched on", "action": service("turn_on"), "post_action": "return"},
+                "2": {"id": "off", "message": "Switched off", "action": service("turn_off"), "post_action": "hangup"}
+            }
+        }})
+        .to_string(),
+    );
+    bob.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("bob answered");
+    assert_eq!(bob.command("sndcode", "1").expect("sndcode")["ok"], true);
+    assert!(
+        wait_for(WAIT, Duration::from_millis(50), || {
+            (ha.state("input_boolean.sip_test").as_deref() == Some("on")).then_some(())
+        })
+        .is_some(),
+        "pressing 1 did not switch the entity on:\n{}",
+        gw.log_text()
+    );
+    let done = wait_for(WAIT, Duration::from_millis(20), || {
+        received(&ha)
+            .into_iter()
+            .find(|e| e["event"] == "playback_done" && e["message"] == "Switched on")
+    });
+    assert!(
+        done.is_some(),
+        "the confirmation was not played: {:?}",
+        names(&ha)
+    );
+    assert_eq!(bob.command("sndcode", "2").expect("sndcode")["ok"], true);
+    assert!(
+        wait_for(WAIT, Duration::from_millis(50), || {
+            (ha.state("input_boolean.sip_test").as_deref() == Some("off")).then_some(())
+        })
+        .is_some(),
+        "pressing 2 did not switch the entity off"
+    );
+    bob.wait_event("CALL_CLOSED", WAIT)
+        .expect("post_action hangup after the second confirmation");
+    let digits: Vec<Value> = received(&ha)
+        .into_iter()
+        .filter(|e| e["event"] == "dtmf_digit")
+        .map(|e| e["digit"].clone())
+        .collect();
+    assert_eq!(digits, vec![json!("1"), json!("2")]);
+    let entered: Vec<Value> = received(&ha)
+        .into_iter()
+        .filter(|e| e["event"] == "entered_menu")
+        .map(|e| e["menu_id"].clone())
+        .collect();
+    assert!(
+        entered.contains(&json!("on")) && entered.contains(&json!("off")),
+        "{entered:?}"
+    );
+}
+
+/// How strongly each of the error tone's three frequencies is present in `s`, in turn.
+fn error_tone_heard(s: &[i16]) -> bool {
+    // Look for a 330 ms stretch dominated by each frequency, in order.
+    let seg = 8000 * 300 / 1000;
+    let mut from = 0;
+    for f in [950.0, 1400.0, 1800.0] {
+        let found = (from..s.len().saturating_sub(seg))
+            .step_by(80)
+            .find(|&i| audio::tone_share(&s[i..i + seg], 8000, f) > 0.8);
+        match found {
+            Some(i) => from = i + seg / 2,
+            None => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn a_tts_failure_plays_the_error_tone_and_names_the_cause() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-tts-error");
+    let ha = HomeAssistant::start(&dir);
+    let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
+    let number = format!("sip:bob@{}", bob.sip);
+    for (case, extra, language, cause) in [
+        ("unknown language", json!({}), "xx", "xx"),
+        (
+            "unknown engine",
+            json!({"tts": {"engine_id": "tts.no_such_engine", "language": "en"}}),
+            "en",
+            "tts.no_such_engine",
+        ),
+    ] {
+        let before = bob
+            .events()
+            .iter()
+            .filter(|e| e["type"] == "CALL_CLOSED")
+            .count();
+        let mut gw = gateway(&dir, &ha, direct("listen"), extra);
+        gw.command(
+            &json!({"command": "dial", "number": number,
+                    "menu": {"message": "This will not be spoken", "language": language,
+                             "post_action": "hangup"}})
+            .to_string(),
+        );
+        bob.wait_event_n("CALL_CLOSED", before + 1, WAIT)
+            .unwrap_or_else(|| panic!("{case}: the call did not end:\n{}", gw.log_text()));
+        let log = gw.log_text();
+        let line = log
+            .lines()
+            .find(|l| l.contains("the error tone plays instead"))
+            .unwrap_or_else(|| panic!("{case}: no error tone in the log:\n{log}"));
+        assert!(
+            line.contains(cause) && line.contains("Home Assistant answered"),
+            "{case}: the log line does not name the cause {cause:?} and the status: {line}"
+        );
+        // ha-sip sends playback_done after its error sound too.
+        assert!(gw.wait_event("playback_done", WAIT).is_some(), "{case}");
+        let got = heard(&bob);
+        assert!(
+            error_tone_heard(&got),
+            "{case}: no error tone in what bob heard"
+        );
+        drop(gw);
+    }
+}
+
+#[test]
+fn listen_mode_rings_until_an_mqtt_answer_picks_the_call_up() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-listen-mqtt");
+    let ha = HomeAssistant::start(&dir);
+    let broker = Mosquitto::start(&dir, MosquittoOptions::default());
+    let sub = broker.subscribe(&dir, "hasip/state");
+    let gw = gateway(
+        &dir,
+        &ha,
+        direct("listen"),
+        json!({"mqtt": {"enabled": true, "broker_address": "127.0.0.1", "broker_port": broker.port}}),
+    );
+    assert!(gw.wait_log("MQTT: connected", WAIT), "{}", gw.log_text());
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    assert_eq!(
+        door.command("dial", &format!("sip:hasip@{}", gw.sip))
+            .expect("dial")["ok"],
+        true
+    );
+    let ring = wait_webhook(&ha, "incoming_call");
+    assert_eq!(ring["parsed_caller"], "door");
+    assert!(
+        door.events()
+            .iter()
+            .all(|e| e["type"] != "CALL_ESTABLISHED"),
+        "listen mode must not answer by itself"
+    );
+    // The automation answers with the id the webhook carried.
+    broker.publish(
+        "hasip/execute",
+        &json!({"command": "answer", "number": ring["internal_id"]}).to_string(),
+        false,
+    );
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("door: answered");
+    wait_webhook(&ha, "call_established");
+    assert!(
+        sub.wait_event("hasip/state", "call_established", 1, WAIT)
+            .is_some()
+    );
+    broker.publish(
+        "hasip/execute",
+        &json!({"command": "hangup", "number": ring["internal_id"]}).to_string(),
+        false,
+    );
+    door.wait_event("CALL_CLOSED", WAIT).expect("door: hung up");
+    wait_webhook(&ha, "call_disconnected");
+}
+
+#[test]
+fn the_doorbell_flow_rings_answers_opens_the_door_and_hangs_up() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-doorbell");
+    let ha = HomeAssistant::start(&dir);
+    let mut gw = gateway(&dir, &ha, direct("listen"), json!({}));
+    let door = Baresip::start(&dir, &BaresipOptions::direct("intercom"));
+    // Somebody rings: the intercom calls the gateway directly (no registrar).
+    assert_eq!(
+        door.command("dial", &format!("sip:hasip@{}", gw.sip))
+            .expect("dial")["ok"],
+        true
+    );
+    let ring = wait_webhook(&ha, "incoming_call");
+    let id = ring["internal_id"]
+        .as_str()
+        .expect("internal_id")
+        .to_owned();
+    gw.command(&json!({"command": "answer", "number": id}).to_string());
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("intercom: answered");
+    // "0" opens the door on this intercom.
+    gw.command(
+        &json!({"command": "send_dtmf", "number": id, "digits": "0", "method": "rfc2833"})
+            .to_string(),
+    );
+    let press = door
+        .wait_event("CALL_DTMF_START", WAIT)
+        .expect("the intercom received a digit");
+    assert_eq!(press["param"], "0");
+    gw.command(&json!({"command": "hangup", "number": id}).to_string());
+    door.wait_event("CALL_CLOSED", WAIT)
+        .expect("intercom: hung up");
+    wait_webhook(&ha, "call_disconnected");
+    let got = names(&ha);
+    assert!(
+        in_order(
+            &got,
+            &["incoming_call", "call_established", "call_disconnected"]
+        ),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn an_unanswered_dial_is_cancelled_at_its_ring_timeout() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-ring-timeout");
+    let ha = HomeAssistant::start(&dir);
+    let mut gw = gateway(&dir, &ha, direct("listen"), json!({}));
+    let mut o = BaresipOptions::direct("bob");
+    o.auto_answer = false;
+    let bob = Baresip::start(&dir, &o);
+    let number = format!("sip:bob@{}", bob.sip);
+    gw.command(&json!({"command": "dial", "number": number, "ring_timeout": 2}).to_string());
+    bob.wait_event("CALL_INCOMING", WAIT)
+        .expect("bob's phone rings");
+    let t = wait_webhook(&ha, "ring_timeout");
+    assert_eq!(t["internal_id"], number.as_str());
+    bob.wait_event("CALL_CLOSED", WAIT)
+        .expect("the ringing stopped (CANCEL)");
+    assert!(
+        received(&ha)
+            .iter()
+            .all(|e| e["event"] != "call_established"),
+        "{:?}",
+        names(&ha)
+    );
+}
+
+#[test]
+fn transfer_moves_the_call_to_another_phone() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-transfer");
+    let ha = HomeAssistant::start(&dir);
+    let mut gw = gateway(&dir, &ha, direct("listen"), json!({}));
+    let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
+    let carol = Baresip::start(&dir, &BaresipOptions::direct("carol"));
+    let number = format!("sip:bob@{}", bob.sip);
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    bob.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("bob answered");
+    wait_webhook(&ha, "call_established");
+    gw.command(
+        &json!({"command": "transfer", "number": number,
+                "transfer_to": format!("sip:carol@{}", carol.sip)})
+        .to_string(),
+    );
+    // bob's phone follows the REFER and calls carol; the gateway's leg ends.
+    carol
+        .wait_event("CALL_ESTABLISHED", WAIT)
+        .unwrap_or_else(|| panic!("carol was not called:\n{}", gw.log_text()));
+    let from_bob = carol
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "CALL_INCOMING" || e["type"] == "CALL_ESTABLISHED")
+        .expect("carol's call event");
+    assert!(
+        from_bob.to_string().contains("bob"),
+        "carol's caller is bob: {from_bob}"
+    );
+    // The transfer succeeded, so the gateway ends its own leg (RFC 5589) …
+    wait_webhook(&ha, "call_disconnected");
+    assert!(
+        gw.log_text()
+            .contains("transfer succeeded: hanging up our leg")
+    );
+    // … while bob and carol go on talking.
+    assert!(
+        carol.events().iter().all(|e| e["type"] != "CALL_CLOSED"),
+        "carol's call must survive the gateway's hang-up"
+    );
+}
