@@ -31,6 +31,9 @@ pub struct BaresipOptions {
     /// What it says on a call: a WAV file (8 kHz mono 16-bit is safest), followed by
     /// silence; `None`: silence only.
     pub source: Option<PathBuf>,
+    /// Its codecs in order of preference (baresip's `audio_codecs`): any of `opus`,
+    /// `g722`, `pcmu`, `pcma`. Default `pcmu,pcma`.
+    pub codecs: &'static str,
 }
 
 impl BaresipOptions {
@@ -43,6 +46,7 @@ impl BaresipOptions {
             transport: "udp",
             auto_answer: true,
             source: None,
+            codecs: "pcmu,pcma",
         }
     }
 
@@ -55,6 +59,7 @@ impl BaresipOptions {
             transport: "udp",
             auto_answer: true,
             source: None,
+            codecs: "pcmu,pcma",
         }
     }
 }
@@ -75,10 +80,10 @@ pub struct Baresip {
     _process: Guard,
 }
 
-/// A WAV file of silence, 8 kHz mono 16 bit: baresip's `aufile` source needs one, and the
+/// A WAV file of silence, mono 16 bit at `rate`: baresip's `aufile` source needs one, and the
 /// call ends when it ends.
-fn silence_wav(path: &std::path::Path, seconds: u32) {
-    let samples = 8000 * seconds;
+fn silence_wav(path: &std::path::Path, seconds: u32, rate: u32, channels: u16) {
+    let samples = rate * seconds * u32::from(channels);
     let data_len = samples * 2;
     let mut w = Vec::with_capacity(44 + data_len as usize);
     w.extend_from_slice(b"RIFF");
@@ -86,10 +91,10 @@ fn silence_wav(path: &std::path::Path, seconds: u32) {
     w.extend_from_slice(b"WAVEfmt ");
     w.extend_from_slice(&16u32.to_le_bytes());
     w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&8000u32.to_le_bytes());
-    w.extend_from_slice(&16000u32.to_le_bytes());
-    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&channels.to_le_bytes());
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&(rate * 2 * u32::from(channels)).to_le_bytes());
+    w.extend_from_slice(&(2 * channels).to_le_bytes());
     w.extend_from_slice(&16u16.to_le_bytes());
     w.extend_from_slice(b"data");
     w.extend_from_slice(&data_len.to_le_bytes());
@@ -97,12 +102,21 @@ fn silence_wav(path: &std::path::Path, seconds: u32) {
     std::fs::write(path, w).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
-/// `from`'s audio followed by `pad` seconds of silence, as an 8 kHz mono 16-bit WAV
+/// `from`'s audio followed by `pad` seconds of silence, as a mono 16-bit WAV at `rate`
 /// (sox converts).
-fn source_wav(from: &std::path::Path, to: &std::path::Path, pad: u32) {
+fn source_wav(from: &std::path::Path, to: &std::path::Path, pad: u32, rate: u32, channels: u16) {
     let status = Command::new("sox")
         .arg(from)
-        .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+        .args([
+            "-r",
+            &rate.to_string(),
+            "-c",
+            &channels.to_string(),
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+        ])
         .arg(to)
         .args(["pad", "0", &pad.to_string()])
         .status()
@@ -129,9 +143,15 @@ impl Baresip {
         let rec = home.join("rec");
         std::fs::create_dir_all(&rec).unwrap_or_else(|e| panic!("create {}: {e}", rec.display()));
         let source = home.join("source.wav");
+        // baresip's aufile source must have the codec's rate and channels.
+        let (rate, channels) = match opts.codecs.split(',').next().unwrap_or("").trim() {
+            "opus" => (48_000, 2),
+            "g722" => (16_000, 1),
+            _ => (8000, 1),
+        };
         match &opts.source {
-            Some(s) => source_wav(s, &source, 120),
-            None => silence_wav(&source, 120),
+            Some(s) => source_wav(s, &source, 120, rate, channels),
+            None => silence_wav(&source, 120, rate, channels),
         }
         let config = format!(
             "poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:{sip_port}\nnet_interface\t\t127.0.0.1\n\
@@ -139,18 +159,25 @@ call_local_timeout\t120\ncall_max_calls\t\t4\naudio_source\t\taufile,{src}\naudi
 audio_level\t\tno\nausrc_format\t\ts16\nauplay_format\t\ts16\nauenc_format\t\ts16\naudec_format\t\ts16\n\
 audio_buffer\t\t20-160\nrtp_tos\t\t\t0\nrtp_ports\t\t{rtp}-{rtp_end}\nrtp_timeout\t\t0\n\
 jitter_buffer_delay\t1-10\nrtp_stats\t\tno\nsnd_path\t\t{rec}\nctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}\n\
-module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\nmodule\t\t\taufile.so\nmodule\t\t\tsndfile.so\n\
+module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\n{wideband}module\t\t\taufile.so\nmodule\t\t\tsndfile.so\n\
 module_tmp\t\tuuid.so\nmodule_tmp\t\taccount.so\nmodule_app\t\tcontact.so\nmodule_app\t\tmenu.so\n\
 module_app\t\tctrl_tcp.so\n",
             src = source.display(),
             rec = rec.display(),
             rtp_end = rtp + 19,
+            wideband = ["g722", "opus"]
+                .iter()
+                .filter(|c| opts.codecs.contains(*c))
+                .map(|c| format!("module\t\t\t{c}.so\n"))
+                .collect::<String>(),
         );
         std::fs::write(home.join("config"), config).unwrap_or_else(|e| panic!("write config: {e}"));
         let pass = opts.pass.clone().unwrap_or_else(|| opts.user.clone());
         let answer = if opts.auto_answer { "auto" } else { "manual" };
-        let params =
-            format!("auth_pass={pass};answermode={answer};audio_codecs=pcmu,pcma;ptime=20;mwi=no");
+        let params = format!(
+            "auth_pass={pass};answermode={answer};audio_codecs={};ptime=20;mwi=no",
+            opts.codecs
+        );
         let account = match opts.registrar {
             Some(r) => format!(
                 "<sip:{}@{r};transport={}>;{params};regint=300\n",

@@ -482,3 +482,70 @@ fn a_bridge_carries_audio_both_ways_between_two_baresip_calls() {
         );
     }
 }
+
+/// A WAV at any rate, as 8 kHz mono (sox converts).
+fn as_8k(dir: &WorkDir, path: &Path) -> Vec<i16> {
+    let out = dir.file(&format!(
+        "{}-8k.wav",
+        path.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
+    ));
+    sox(&[
+        path.to_str().unwrap_or_default(),
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        out.to_str().unwrap_or_default(),
+    ]);
+    samples_8k(&out)
+}
+
+#[test]
+fn wideband_codecs_are_negotiated_and_prompts_and_digits_get_through() {
+    require(&["baresip", "sox"]);
+    for (codec, name, min_snr) in [("g722", "G722", 12.0), ("opus", "opus", 6.0)] {
+        let dir = WorkDir::new(&format!("media-{codec}"));
+        // The default codec list offers opus, G.722, PCMU, PCMA: bob takes his one.
+        let mut gw = Gateway::start_with(&dir, Some(&options()), &[]);
+        let mut o = BaresipOptions::direct("bob");
+        o.codecs = if codec == "g722" { "g722" } else { "opus" };
+        let bob = Baresip::start(&dir, &o);
+        let number = format!("sip:bob@{}", bob.sip);
+        let file = fixture("speech_8k.wav");
+        gw.command(
+            &json!({"command": "dial", "number": number,
+                    "menu": {"audio_file": file.to_string_lossy(), "timeout": 30,
+                             "choices": {"5": {"message": "unused", "post_action": "hangup"}}}})
+            .to_string(),
+        );
+        bob.wait_event("CALL_ESTABLISHED", WAIT)
+            .expect("bob: established");
+        assert!(
+            gw.wait_log(&format!("codec=\"{name}\""), WAIT),
+            "{codec} was not negotiated:\n{}",
+            gw.log_text()
+        );
+        gw.wait_event("playback_done", WAIT)
+            .unwrap_or_else(|| panic!("{codec}: the prompt did not finish"));
+        // A key press on the wideband call (telephone-event at the codec's clock).
+        assert_eq!(bob.command("sndcode", "5").expect("sndcode")["ok"], true);
+        let d = gw
+            .wait_event("dtmf_digit", WAIT)
+            .unwrap_or_else(|| panic!("{codec}: no digit:\n{}", gw.log_text()));
+        assert_eq!(d["digit"], "5");
+        bob.wait_event("CALL_CLOSED", WAIT)
+            .expect("the choice hung up");
+        let (dec, _) = wait_for(WAIT, Duration::from_millis(50), || bob.recordings())
+            .expect("bob recorded the call");
+        let got = as_8k(&dir, &dec);
+        let reference = samples_8k(&file);
+        let reference = audio::trim(&reference, 8000, 0.01, 0.02);
+        let m = audio::find(reference, &got, 8000).expect("the prompt is in the recording");
+        assert!(
+            m.correlation > 0.85 && m.snr_db > min_snr,
+            "{codec}: prompt distorted: {m:?}"
+        );
+    }
+}

@@ -529,12 +529,24 @@ fn remote_addr(sd: &SessionDescription, m: &Media) -> Result<Option<SocketAddr>,
     Ok(Some(SocketAddr::new(ip, m.port)))
 }
 
-fn find_te(m: &Media, rate: u32) -> Option<u8> {
-    m.formats.iter().copied().find(|pt| {
-        m.rtpmaps.iter().any(|r| {
-            r.pt == *pt && r.name.eq_ignore_ascii_case("telephone-event") && r.rate == rate
+/// The telephone-event format to use with a codec clocked at `rate`: the one at that rate
+/// (RFC 4733 §7.1.1), else any other, as phones commonly pair `telephone-event/8000` with
+/// Opus at 48000.
+fn find_te(m: &Media, rate: u32) -> Option<(u8, u32)> {
+    let te: Vec<(u8, u32)> = m
+        .formats
+        .iter()
+        .filter_map(|pt| {
+            m.rtpmaps
+                .iter()
+                .find(|r| r.pt == *pt && r.name.eq_ignore_ascii_case("telephone-event"))
+                .map(|r| (*pt, r.rate))
         })
-    })
+        .collect();
+    te.iter()
+        .find(|(_, r)| *r == rate)
+        .or_else(|| te.first())
+        .copied()
 }
 
 /// Answers an offer: picks the first of our codecs (in our preference order) that the
@@ -561,7 +573,7 @@ pub fn answer(
         .iter()
         .find_map(|want| offered.iter().find(|(_, c)| c == want).copied())
         .ok_or(SdpError::NoCommonCodec)?;
-    let te = find_te(m, codec.clock_rate()).map(|p| (p, codec.clock_rate()));
+    let te = find_te(m, codec.clock_rate());
     let their_dir = m.direction.or(offer.direction).unwrap_or_default();
     let direction = their_dir.answer_to(local.direction);
     let ptime = m.ptime.unwrap_or(20);
@@ -639,7 +651,7 @@ pub fn accept_answer(
                 .then_some((*pt, c))
         })
         .ok_or(SdpError::NoCommonCodec)?;
-    let te = find_te(m, codec.clock_rate()).map(|p| (p, codec.clock_rate()));
+    let te = find_te(m, codec.clock_rate());
     let their_dir = m.direction.or(answer.direction).unwrap_or_default();
     let our_dir = ours.direction.unwrap_or_default();
     Ok(Negotiated {
@@ -747,6 +759,15 @@ mod tests {
         assert_eq!(
             (n.codec, n.pt, n.telephone_event),
             (Codec::Opus, 111, Some((102, 48_000)))
+        );
+        // A phone that answers Opus with telephone-event/8000 only (baresip does): its
+        // digits are still taken, at 8000.
+        let baresip = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 7000 RTP/AVP 111 101\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n";
+        let n = accept_answer(&ours, &SessionDescription::parse(baresip).unwrap()).unwrap();
+        assert_eq!(
+            (n.codec, n.pt, n.telephone_event),
+            (Codec::Opus, 111, Some((101, 8000)))
         );
     }
 

@@ -46,6 +46,46 @@ pub struct GlobalFlags {
     pub debug_headers: bool,
     /// `--rtp-port-range LO-HI` (ha-sip-rs addition; default: any free port).
     pub rtp_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// `--codecs LIST` (ha-sip-rs addition): the codecs offered and accepted, in order of
+    /// preference.
+    pub codecs: Vec<hasip_sip::sdp::Codec>,
+}
+
+/// The default codec preference: what ha-sip offered that is worth keeping, wideband
+/// first (the spec's suggestion, §8.5).
+pub const DEFAULT_CODECS: [hasip_sip::sdp::Codec; 4] = [
+    hasip_sip::sdp::Codec::Opus,
+    hasip_sip::sdp::Codec::G722,
+    hasip_sip::sdp::Codec::Pcmu,
+    hasip_sip::sdp::Codec::Pcma,
+];
+
+fn parse_codecs(text: &str) -> Result<Vec<hasip_sip::sdp::Codec>, FlagError> {
+    use hasip_sip::sdp::Codec;
+    let mut out = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let c = match name.to_ascii_lowercase().as_str() {
+            "opus" => Codec::Opus,
+            "g722" | "g.722" => Codec::G722,
+            "pcmu" | "g711u" | "ulaw" => Codec::Pcmu,
+            "pcma" | "g711a" | "alaw" => Codec::Pcma,
+            _ => {
+                return Err(FlagError(format!(
+                    "sip_global.global_options: --codecs: unknown codec {name:?} (known: opus, g722, pcmu, pcma)"
+                )));
+            }
+        };
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        return Err(FlagError(
+            "sip_global.global_options: --codecs needs at least one of opus, g722, pcmu, pcma"
+                .to_owned(),
+        ));
+    }
+    Ok(out)
 }
 
 impl Default for GlobalFlags {
@@ -58,6 +98,7 @@ impl Default for GlobalFlags {
             tls_port: 5061,
             debug_headers: false,
             rtp_ports: None,
+            codecs: DEFAULT_CODECS.to_vec(),
         }
     }
 }
@@ -121,6 +162,7 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("tls-port", Kind::Port),
     ("debug-headers", Kind::Bool),
     ("rtp-port-range", Kind::PortRange),
+    ("codecs", Kind::Text),
 ];
 
 const ACCOUNT: &[(&str, Kind)] = &[
@@ -268,6 +310,7 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
                     g.rtp_ports = Some(a..=b);
                 }
             }
+            "codecs" => g.codecs = parse_codecs(&as_text(v))?,
             _ => {}
         }
     }
@@ -313,6 +356,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn codecs_flag_sets_the_preference_and_names_bad_codecs() {
+        use hasip_sip::sdp::Codec;
+        assert_eq!(parse_global("").unwrap().codecs, DEFAULT_CODECS.to_vec());
+        assert_eq!(
+            parse_global("--codecs PCMA,g722,pcma").unwrap().codecs,
+            vec![Codec::Pcma, Codec::G722]
+        );
+        let e = parse_global("--codecs pcmu,gsm").unwrap_err().0;
+        assert!(
+            e.contains("unknown codec \"gsm\"") && e.contains("known: opus"),
+            "{e}"
+        );
+        let e = parse_global("--codecs ,").unwrap_err().0;
+        assert!(e.contains("at least one"), "{e}");
+    }
+
+    #[test]
     fn both_spellings_last_wins_and_defaults() {
         let g =
             parse_global("--tls on --tls-port=5062 --udp disabled --tls off --tls yes").unwrap();
@@ -341,7 +401,7 @@ mod tests {
     fn errors_name_the_field_and_flag() {
         assert_eq!(
             parse_global("--tsl on").unwrap_err().0,
-            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range"
+            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs"
         );
         assert!(
             parse_global("--tls Enabled")

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use hasip_engine::{Account, AnswerMode, CallKey, Config as EngineConfig, Engine, Output};
-use hasip_sip::sdp::Codec;
 use hasip_sip::transport::{ConnectionId, Peer, Transport};
 use hasip_sip::ua::{AccountConfig, Credentials, Transmit};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -167,7 +166,7 @@ fn engine_config(
         local,
         media_ip,
         accounts,
-        codecs: vec![Codec::Pcmu, Codec::Pcma],
+        codecs: checked.global.codecs.clone(),
         tts_language: if checked.options.tts.language.trim().is_empty() {
             "en".to_owned()
         } else {
