@@ -495,3 +495,49 @@ fn transfer_moves_the_call_to_another_phone() {
         "carol's call must survive the gateway's hang-up"
     );
 }
+
+#[test]
+fn the_first_prompt_is_fetched_while_the_phone_rings_so_it_starts_at_pick_up() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-prefetch");
+    let ha = HomeAssistant::start(&dir);
+    // An incoming-call file that lets the phone ring 2 s, then greets the caller; the TTS
+    // engine takes 1.5 s to answer (the test engine's "slow" voice).
+    let file = dir.file("incoming.yaml");
+    std::fs::write(
+        &file,
+        "answer_after: 2\nmenu:\n  message: Welcome home\n  post_action: hangup\n",
+    )
+    .unwrap();
+    let mut sip = direct("accept");
+    sip["incoming_call_file"] = json!(file.to_string_lossy());
+    let gw = gateway(
+        &dir,
+        &ha,
+        sip,
+        json!({"tts": {"engine_id": ENGINE, "language": "en", "voice": "slow"}}),
+    );
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    assert_eq!(
+        door.command("dial", &format!("sip:hasip@{}", gw.sip))
+            .expect("dial")["ok"],
+        true
+    );
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("answered after answer_after");
+    door.wait_event("CALL_CLOSED", WAIT)
+        .expect("hung up after the greeting");
+    // baresip records from the moment the call is up: the greeting starts at once, not
+    // 1.5 s later.
+    let got = heard(&door);
+    let (onset, _) = audio::active_span(&got, 8000, 0.01).expect("the greeting was heard");
+    assert!(
+        onset < 0.3,
+        "the greeting started {onset:.3} s after pick-up"
+    );
+    assert!(
+        gw.log_text().contains("TTS fetched ahead"),
+        "{}",
+        gw.log_text()
+    );
+}

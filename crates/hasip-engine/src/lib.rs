@@ -418,6 +418,17 @@ pub enum Output {
         /// The state.
         state: RegistrationState,
     },
+    /// Start fetching the TTS audio of a call's first prompt while the call is still being
+    /// set up, so that it can play as soon as the call is answered (a later `FetchAudio` for
+    /// the same text and language uses it). Nothing answers this output.
+    Prefetch {
+        /// The call (for the log).
+        call: CallKey,
+        /// The text.
+        message: String,
+        /// The language.
+        language: String,
+    },
     /// Fetch and decode audio for a playback, as mono PCM at `rate`; answer with
     /// [`Engine::handle_audio`].
     FetchAudio {
@@ -869,6 +880,7 @@ impl Engine {
             Some(m) => Arc::new(MenuTree::new(&m)),
             None => Arc::clone(&self.standard_tree),
         };
+        self.prefetch(key, &tree);
         self.calls.insert(
             key,
             Call {
@@ -1274,6 +1286,9 @@ impl Engine {
             .get(idx)
             .cloned()
             .unwrap_or_else(|| Arc::clone(&self.standard_tree));
+        if mode == AnswerMode::Accept {
+            self.prefetch(key, &tree);
+        }
         self.calls.insert(
             key,
             Call {

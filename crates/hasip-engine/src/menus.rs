@@ -12,6 +12,29 @@ use crate::{
 };
 
 impl Engine {
+    /// Asks the shell to fetch the TTS audio of the menu's first prompt now, while the call
+    /// rings (issue 6: no gap at pick-up). Templates are not fetched ahead: they may depend
+    /// on the moment they are spoken.
+    pub(crate) fn prefetch(&mut self, call: CallKey, tree: &MenuTree) {
+        let Some(root) = tree.node(tree.root()) else {
+            return;
+        };
+        if root.handle_as_template {
+            return;
+        }
+        if let Some(message) = root.message.as_ref().filter(|m| !m.trim().is_empty()) {
+            let language = root
+                .language
+                .clone()
+                .unwrap_or_else(|| self.config.tts_language.clone());
+            self.outputs.push_back(Output::Prefetch {
+                call,
+                message: message.clone(),
+                language,
+            });
+        }
+    }
+
     /// Performs what the call's menu asks for, until it asks for nothing more.
     pub(crate) fn drain_menu(&mut self, now: Instant, key: CallKey) {
         // Bounded: a menu emits a finite batch per input (it stops jump loops itself).

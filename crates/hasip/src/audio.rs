@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use hasip_engine::{Audio, AudioSource, CallKey};
 use tokio::sync::mpsc;
@@ -42,11 +42,21 @@ pub(crate) struct Fetched {
     pub result: Result<Audio, String>,
 }
 
+/// TTS audio being fetched, or fetched, ahead of its playback: shared by the prefetch task
+/// and the playback's fetch, so the text is asked for once.
+type Ahead = Arc<tokio::sync::OnceCell<Result<bytes::Bytes, String>>>;
+
+/// How long a prefetched prompt waits for its call to be answered.
+const AHEAD_TTL: Duration = Duration::from_secs(120);
+/// The most prompts fetched ahead at once.
+const AHEAD_MAX: usize = 256;
+
 /// Converted audio, kept between playbacks.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
     entries: HashMap<Key, Arc<[i16]>>,
     samples: usize,
+    ahead: HashMap<(String, String), (Instant, Ahead)>,
 }
 
 impl Cache {
@@ -67,6 +77,35 @@ impl Cache {
         if let Some(old) = self.entries.insert(key, samples) {
             self.samples -= old.len();
         }
+    }
+
+    /// Starts fetching `message` in `language` from Home Assistant now; the playback that
+    /// asks for it later waits for this fetch instead of starting its own.
+    pub(crate) fn prefetch(&mut self, ha: &Ha, message: String, language: String) {
+        let now = Instant::now();
+        self.ahead
+            .retain(|_, (t, _)| now.duration_since(*t) < AHEAD_TTL);
+        let key = (message, language);
+        if self.ahead.contains_key(&key) || self.ahead.len() >= AHEAD_MAX {
+            return;
+        }
+        let cell: Ahead = Arc::default();
+        self.ahead.insert(key.clone(), (now, Arc::clone(&cell)));
+        let ha = ha.clone();
+        tokio::spawn(async move {
+            let (message, language) = key;
+            let _ = cell
+                .get_or_init(|| async { ha.tts(&message, &language, false, 0).await })
+                .await;
+        });
+    }
+
+    /// The prefetch of `message` in `language`, if there is one (it is used once).
+    fn take_ahead(&mut self, message: &str, language: &str) -> Option<Ahead> {
+        let (t, cell) = self
+            .ahead
+            .remove(&(message.to_owned(), language.to_owned()))?;
+        (t.elapsed() < AHEAD_TTL).then_some(cell)
     }
 
     /// Stores what a fetch produced (when it may be kept) and passes it on.
@@ -107,7 +146,7 @@ fn decode(bytes: &[u8], rate: u32, what: &str) -> Result<Arc<[i16]>, String> {
 /// Starts fetching `source` for a playback. A cached prompt is returned at once (`Ok`);
 /// otherwise a task is started that reports on `done` (`Err(())`).
 pub(crate) fn fetch(
-    cache: &Cache,
+    cache: &mut Cache,
     ha: Option<&Ha>,
     call: CallKey,
     playback: u64,
@@ -175,10 +214,29 @@ pub(crate) fn fetch(
                     spoken: Some(message),
                 }));
             }
+            let ahead = if template {
+                None
+            } else {
+                cache.take_ahead(&message, &language)
+            };
             let ha = ha.clone();
             let done = done.clone();
             tokio::spawn(async move {
-                let result = speak(&ha, message, template, language, keep, rate).await;
+                let result = match ahead {
+                    Some(cell) => {
+                        let bytes = cell
+                            .get_or_init(|| async { ha.tts(&message, &language, keep, rate).await })
+                            .await
+                            .clone();
+                        if bytes.is_ok() {
+                            decode_spoken(bytes, message, rate).await
+                        } else {
+                            // The early fetch failed (Home Assistant restarting?): once more.
+                            speak(&ha, message, false, language, keep, rate).await
+                        }
+                    }
+                    None => speak(&ha, message, template, language, keep, rate).await,
+                };
                 let _ = done
                     .send(Fetched {
                         call,
@@ -209,7 +267,17 @@ async fn speak(
     } else {
         message
     };
-    let bytes = ha.tts(&text, &language, keep, rate).await?;
+    let bytes = ha.tts(&text, &language, keep, rate).await;
+    decode_spoken(bytes, text, rate).await
+}
+
+/// Decodes TTS audio off the loop.
+async fn decode_spoken(
+    bytes: Result<bytes::Bytes, String>,
+    text: String,
+    rate: u32,
+) -> Result<Audio, String> {
+    let bytes = bytes?;
     let what = "play_message: TTS audio".to_owned();
     let samples = tokio::task::spawn_blocking(move || decode(&bytes, rate, &what))
         .await

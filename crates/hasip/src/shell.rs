@@ -618,6 +618,16 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
             Output::Registration { account, state } => {
                 tracing::debug!(account, ?state, "registration state");
             }
+            Output::Prefetch {
+                call,
+                message,
+                language,
+            } => {
+                if let Some(ha) = &io.ha {
+                    tracing::info!(call = call.0, message, language, "TTS fetched ahead");
+                    io.audio_cache.prefetch(ha, message, language);
+                }
+            }
             Output::FetchAudio {
                 call,
                 playback,
@@ -625,7 +635,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 rate,
             } => {
                 if let Some(result) = audio::fetch(
-                    &io.audio_cache,
+                    &mut io.audio_cache,
                     io.ha.as_ref(),
                     call,
                     playback,
