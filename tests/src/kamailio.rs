@@ -27,6 +27,10 @@ pub const REALM: &str = "test.local";
 pub struct Kamailio {
     /// Its SIP address (UDP and TCP).
     pub sip: SocketAddr,
+    /// Its TLS address, when started with [`KamailioOptions::tls`].
+    pub tls: Option<SocketAddr>,
+    /// The CA that signed its TLS certificate (with [`KamailioOptions::tls`]).
+    pub ca_file: Option<PathBuf>,
     log: PathBuf,
     _process: Guard,
 }
@@ -36,11 +40,16 @@ pub struct Kamailio {
 pub struct KamailioOptions {
     /// Challenge INVITEs from known users with 407.
     pub invite_auth: bool,
+    /// Also listen on TLS, with a certificate for 127.0.0.1 from a throwaway CA.
+    pub tls: bool,
 }
 
 impl Default for KamailioOptions {
     fn default() -> Self {
-        Self { invite_auth: true }
+        Self {
+            invite_auth: true,
+            tls: false,
+        }
     }
 }
 
@@ -51,6 +60,7 @@ impl Kamailio {
     /// When kamailio is not installed or does not come up within 10 s.
     pub fn start(dir: &WorkDir, opts: KamailioOptions) -> Self {
         let port = ports::free_port();
+        let tls_port = if opts.tls { ports::free_port() } else { 0 };
         let run = dir.file(&format!("kamailio-{port}"));
         std::fs::create_dir_all(&run).unwrap_or_else(|e| panic!("create {}: {e}", run.display()));
         let template =
@@ -63,7 +73,7 @@ impl Kamailio {
         let cfg = template
             .replace("@RUNDIR@", &run.to_string_lossy())
             .replace("@PORT@", &port.to_string())
-            .replace("@TLS_PORT@", "0")
+            .replace("@TLS_PORT@", &tls_port.to_string())
             .replace("@REALM@", REALM)
             .replace("@USERS@", users.trim_end());
         let cfg_path = run.join("kamailio.cfg");
@@ -80,6 +90,20 @@ impl Kamailio {
         if opts.invite_auth {
             cmd.args(["-A", "WITH_INVITE_AUTH"]);
         }
+        if opts.tls {
+            crate::certs::make(&run);
+            std::fs::write(
+                run.join("tls.cfg"),
+                format!(
+                    "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
+                     private_key = {0}/server.key\ncertificate = {0}/server.crt\n\n\
+                     [client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n",
+                    run.display()
+                ),
+            )
+            .unwrap_or_else(|e| panic!("write tls.cfg: {e}"));
+            cmd.args(["-A", "WITH_TLS"]);
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
@@ -91,6 +115,10 @@ impl Kamailio {
         dir.attach_log(log.clone());
         let mut k = Self {
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
+            tls: opts
+                .tls
+                .then(|| SocketAddr::from(([127, 0, 0, 1], tls_port))),
+            ca_file: opts.tls.then(|| run.join("ca.crt")),
             log,
             _process: Guard::new("kamailio", child),
         };

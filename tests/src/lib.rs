@@ -7,6 +7,7 @@
 
 pub mod audio;
 pub mod baresip;
+pub mod certs;
 pub mod gateway;
 pub mod ha;
 pub mod kamailio;

@@ -63,8 +63,10 @@ fn registers_over_udp_and_tcp_and_unregisters_at_shutdown() {
         );
         let proto = if transport == "udp" { "/udp" } else { "/tcp" };
         assert!(
-            k.log_text().contains(proto),
-            "{transport}: REGISTER came over another transport"
+            k.log_text()
+                .contains(&format!("{proto} (From=sip:hasip@test.local")),
+            "{transport}: REGISTER came over another transport:\n{}",
+            k.log_text()
         );
         assert!(gw.process().signal("TERM"));
         assert!(gw.process().wait_exit(WAIT).is_some_and(|s| s.success()));
@@ -183,4 +185,107 @@ fn dial_through_kamailio_answers_the_407_challenge() {
     assert!(bye.contains("Via: SIP/2.0/UDP 127.0.0.1"), "{bye}");
     gw.wait_event("call_disconnected", WAIT)
         .expect("call_disconnected");
+}
+
+/// Options registering over TLS at `k`'s TLS port.
+fn registered_tls(k: &Kamailio, global_options: &str) -> Value {
+    let tls = k.tls.expect("kamailio with TLS");
+    json!({
+        "sip_global": {"log_level": 3, "global_options": global_options},
+        "sip": {
+            "enabled": true,
+            "registrar_uri": format!("sip:{tls};transport=tls"),
+            "id_uri": "sip:hasip@test.local",
+            "realm": "*",
+            "user_name": "hasip",
+            "password": "secret",
+            "answer_mode": "accept",
+            "settle_time": 0
+        }
+    })
+}
+
+#[test]
+fn registers_and_takes_calls_over_tls_checking_the_certificate() {
+    require_peers();
+    let dir = WorkDir::new("register-tls");
+    let k = Kamailio::start(
+        &dir,
+        KamailioOptions {
+            tls: true,
+            ..KamailioOptions::default()
+        },
+    );
+    let ca = k.ca_file.clone().expect("CA");
+    let ca = ca.to_string_lossy();
+    let gw = Gateway::start_env(
+        &dir,
+        Some(&registered_tls(&k, "")),
+        &[],
+        &[("SSL_CERT_FILE", &ca)],
+    );
+    assert!(
+        gw.wait_log("registered account=1 expires=300", WAIT),
+        "{}\n{}",
+        gw.log_text(),
+        k.log_text()
+    );
+    assert!(
+        k.log_text().contains("/tls (From=sip:hasip@test.local"),
+        "the REGISTER did not come over TLS:\n{}",
+        k.log_text()
+    );
+    // A call routed by kamailio to the gateway comes back over the TLS connection.
+    let run = sipp::run(
+        &dir,
+        "via-kamailio",
+        include_str!("../sipp/uac_call_routed.xml"),
+        k.sip,
+        Transport::Udp,
+        WAIT,
+    );
+    assert!(run.passed(), "sipp: {:?}", run.received);
+    let est = gw
+        .wait_event("call_established", WAIT)
+        .expect("call_established over TLS");
+    assert_eq!(est["parsed_caller"], "door");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+}
+
+#[test]
+fn an_untrusted_tls_certificate_is_refused_unless_checking_is_turned_off() {
+    require_peers();
+    let dir = WorkDir::new("register-tls-untrusted");
+    let k = Kamailio::start(
+        &dir,
+        KamailioOptions {
+            tls: true,
+            ..KamailioOptions::default()
+        },
+    );
+    // Only the system's roots: kamailio's throwaway CA is unknown.
+    let system = [("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")];
+    let gw = Gateway::start_env(&dir, Some(&registered_tls(&k, "")), &[], &system);
+    assert!(
+        gw.wait_log("TLS handshake failed", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    assert!(gw.log_text().contains("UnknownIssuer"), "{}", gw.log_text());
+    assert!(!k.log_text().contains("REGISTERED hasip"));
+    drop(gw);
+    // A PBX with a self-signed certificate: the user turns the check off.
+    let gw = Gateway::start_env(
+        &dir,
+        Some(&registered_tls(&k, "--tls-verify-server disabled")),
+        &[],
+        &system,
+    );
+    assert!(
+        gw.wait_log("registered account=1", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    assert!(gw.log_text().contains("certificate is NOT checked"));
 }

@@ -400,10 +400,16 @@ pub struct UserAgent {
 }
 
 fn parse_uri_host(uri: &str) -> Option<(Transport, String, Option<u16>)> {
-    let parsed = NameAddr::parse(uri)
-        .ok()
-        .map(|n| n.uri)
-        .or_else(|| Uri::parse(uri).ok())?;
+    // A bare `sip:host;transport=tls` is a URI with its parameters (as ha-sip's
+    // `registrar_uri` and `--proxy` are written); read as a name-addr, `;transport=` would
+    // be a header parameter and the transport lost.
+    let uri = uri.trim();
+    let parsed = if uri.contains('<') {
+        NameAddr::parse(uri).ok().map(|n| n.uri)
+    } else {
+        Uri::parse(uri).ok()
+    }
+    .or_else(|| NameAddr::parse(uri).ok().map(|n| n.uri))?;
     let sip = parsed.as_sip()?;
     let transport = match sip.transport().map(str::to_ascii_lowercase).as_deref() {
         Some("tcp") => Transport::Tcp,

@@ -44,6 +44,9 @@ pub struct GlobalFlags {
     pub tls_port: u16,
     /// `--debug-headers` (default off).
     pub debug_headers: bool,
+    /// `--tls-verify-server` (ha-sip-rs addition, default on): check a TLS server's
+    /// certificate; off for PBXs with self-signed certificates.
+    pub tls_verify_server: bool,
     /// `--rtp-port-range LO-HI` (ha-sip-rs addition; default: any free port).
     pub rtp_ports: Option<std::ops::RangeInclusive<u16>>,
     /// `--codecs LIST` (ha-sip-rs addition): the codecs offered and accepted, in order of
@@ -97,6 +100,7 @@ impl Default for GlobalFlags {
             tls: false,
             tls_port: 5061,
             debug_headers: false,
+            tls_verify_server: true,
             rtp_ports: None,
             codecs: DEFAULT_CODECS.to_vec(),
         }
@@ -163,6 +167,7 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("debug-headers", Kind::Bool),
     ("rtp-port-range", Kind::PortRange),
     ("codecs", Kind::Text),
+    ("tls-verify-server", Kind::Bool),
 ];
 
 const ACCOUNT: &[(&str, Kind)] = &[
@@ -311,6 +316,7 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
                 }
             }
             "codecs" => g.codecs = parse_codecs(&as_text(v))?,
+            "tls-verify-server" => g.tls_verify_server = as_bool(&v),
             _ => {}
         }
     }
@@ -401,7 +407,7 @@ mod tests {
     fn errors_name_the_field_and_flag() {
         assert_eq!(
             parse_global("--tsl on").unwrap_err().0,
-            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs"
+            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server"
         );
         assert!(
             parse_global("--tls Enabled")

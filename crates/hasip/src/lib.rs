@@ -12,3 +12,4 @@ mod rtp;
 pub mod shell;
 mod stdin;
 mod tcp;
+mod tls;

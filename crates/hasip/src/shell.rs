@@ -180,9 +180,15 @@ fn engine_config(
 struct Io {
     udp: Option<UdpSocket>,
     bind_ip: IpAddr,
-    conns: HashMap<ConnectionId, ConnHandle>,
-    /// Stream connections by remote address, for reuse (RFC 5923 style).
-    by_addr: HashMap<SocketAddr, ConnectionId>,
+    conns: HashMap<ConnectionId, (Transport, ConnHandle)>,
+    /// Stream connections by transport and remote address, for reuse (RFC 5923 style).
+    by_addr: HashMap<(Transport, SocketAddr), ConnectionId>,
+    /// Host names the shell resolved, by address: the name a TLS certificate must carry.
+    names: HashMap<IpAddr, String>,
+    /// The TLS client configuration, made on the first TLS connection.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// `--tls-verify-server`.
+    tls_verify: bool,
     next_conn: u64,
     conn_tx: mpsc::Sender<ConnEvent>,
     rtp: HashMap<CallKey, RtpSocket>,
@@ -224,17 +230,59 @@ impl Io {
         self.next_conn += 1;
         let id = ConnectionId(self.next_conn);
         let _ = stream.set_nodelay(true);
-        self.conns
-            .insert(id, tcp::spawn(id, stream, from, self.conn_tx.clone()));
-        self.by_addr.insert(from, id);
+        self.conns.insert(
+            id,
+            (
+                Transport::Tcp,
+                tcp::spawn(id, stream, from, self.conn_tx.clone()),
+            ),
+        );
+        self.by_addr.insert((Transport::Tcp, from), id);
         id
     }
 
     fn remove_conn(&mut self, id: ConnectionId) {
-        if let Some(c) = self.conns.remove(&id) {
+        if let Some((_, c)) = self.conns.remove(&id) {
             c.close();
         }
         self.by_addr.retain(|_, v| *v != id);
+    }
+
+    /// Sends over the stream connection `t` names, or the one to its address, or a new one.
+    fn stream_send(&mut self, t: Transmit) {
+        let transport = t.to.transport;
+        let id =
+            t.to.connection
+                .filter(|c| self.conns.contains_key(c))
+                .or_else(|| self.by_addr.get(&(transport, t.to.addr)).copied());
+        if let Some((_, c)) = id.and_then(|c| self.conns.get(&c)) {
+            c.send(t.payload);
+            return;
+        }
+        let tls = if transport == Transport::Tls {
+            if self.tls.is_none() {
+                match crate::tls::client_config(self.tls_verify) {
+                    Ok(c) => self.tls = Some(c),
+                    Err(e) => {
+                        tracing::error!(to = %t.to.addr, error = %e, "TLS not available, message dropped");
+                        return;
+                    }
+                }
+            }
+            let name = crate::tls::server_name(
+                self.names.get(&t.to.addr.ip()).map(String::as_str),
+                t.to.addr.ip(),
+            );
+            self.tls.clone().map(|c| (c, name))
+        } else {
+            None
+        };
+        self.next_conn += 1;
+        let id = ConnectionId(self.next_conn);
+        let c = tcp::connect(id, t.to.addr, tls, self.conn_tx.clone());
+        c.send(t.payload);
+        self.conns.insert(id, (transport, c));
+        self.by_addr.insert((transport, t.to.addr), id);
     }
 
     async fn transmit(&mut self, t: Transmit) {
@@ -248,35 +296,7 @@ impl Io {
                 }
                 None => tracing::warn!(to = %t.to.addr, "UDP is disabled (--udp), message dropped"),
             },
-            Transport::Tcp => {
-                let id =
-                    t.to.connection
-                        .filter(|c| self.conns.contains_key(c))
-                        .or_else(|| self.by_addr.get(&t.to.addr).copied());
-                match id.and_then(|c| self.conns.get(&c)) {
-                    Some(c) => c.send(t.payload),
-                    None => match tokio::time::timeout(
-                        Duration::from_secs(5),
-                        TcpStream::connect(t.to.addr),
-                    )
-                    .await
-                    {
-                        Ok(Ok(stream)) => {
-                            let id = self.add_conn(stream, t.to.addr);
-                            if let Some(c) = self.conns.get(&id) {
-                                c.send(t.payload);
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(to = %t.to.addr, error = %e, "TCP connect failed")
-                        }
-                        Err(_) => tracing::warn!(to = %t.to.addr, "TCP connect timed out"),
-                    },
-                }
-            }
-            Transport::Tls => {
-                tracing::warn!(to = %t.to.addr, "TLS transport is not available yet, message dropped")
-            }
+            Transport::Tcp | Transport::Tls => self.stream_send(t),
         }
     }
 }
@@ -321,6 +341,12 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     if tcp_listener.is_some() {
         local.push((Transport::Tcp, SocketAddr::new(adv, g.port)));
     }
+    // TLS is outgoing only (no listener without a certificate): requests and calls come
+    // back over the connection we opened, as registrars route them (RFC 5626 style).
+    local.push((
+        Transport::Tls,
+        SocketAddr::new(adv, checked.global.tls_port),
+    ));
     let mut engine = Engine::new(engine_config(&checked, local, adv), os_seed());
 
     let (conn_tx, mut conn_rx) = mpsc::channel::<ConnEvent>(1024);
@@ -340,6 +366,9 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         bind_ip: g.bind_address,
         conns: HashMap::new(),
         by_addr: HashMap::new(),
+        names: HashMap::new(),
+        tls: None,
+        tls_verify: checked.global.tls_verify_server,
         next_conn: 0,
         conn_tx,
         rtp: HashMap::new(),
@@ -401,8 +430,9 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             },
             Some(ev) = conn_rx.recv() => match ev {
                 ConnEvent::Frame { id, from, data } => {
-                    trace_message("recv", Transport::Tcp, from, &data);
-                    let peer = Peer { transport: Transport::Tcp, addr: from, connection: Some(id) };
+                    let transport = io.conns.get(&id).map_or(Transport::Tcp, |(t, _)| *t);
+                    trace_message("recv", transport, from, &data);
+                    let peer = Peer { transport, addr: from, connection: Some(id) };
                     engine.handle_sip(Instant::now(), peer, data);
                 }
                 ConnEvent::Closed { id } => io.remove_conn(id),
@@ -423,8 +453,11 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 engine.handle_audio(Instant::now(), call, playback, result);
             }
             Some((host, ip)) = resolve_rx.recv() => {
-                if ip.is_none() {
-                    tracing::warn!(host, "cannot resolve host");
+                match ip {
+                    Some(ip) => {
+                        io.names.insert(ip, host.clone());
+                    }
+                    None => tracing::warn!(host, "cannot resolve host"),
                 }
                 engine.handle_resolved(Instant::now(), &host, ip);
             }
@@ -488,7 +521,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         }
     }
     stdin_task.abort();
-    for (_, c) in io.conns.drain() {
+    for (_, (_, c)) in io.conns.drain() {
         c.close();
     }
     for (_, r) in io.recorders.drain() {

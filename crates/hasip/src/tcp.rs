@@ -1,5 +1,8 @@
-//! One task per TCP connection: it frames what it reads (Content-Length, keep-alives) and
-//! passes whole messages to the loop, and writes what the loop sends it.
+//! One task per TCP or TLS connection: it frames what it reads (Content-Length,
+//! keep-alives) and passes whole messages to the loop, and writes what the loop sends it.
+//! Outgoing connections are made inside the task (TCP connect, then the TLS handshake), so
+//! a slow or unreachable peer never holds up the loop; what the loop sends meanwhile waits
+//! in the connection's queue.
 
 use std::net::SocketAddr;
 
@@ -7,7 +10,10 @@ use bytes::Bytes;
 use hasip_sip::message::Limits;
 use hasip_sip::message::framing::{Frame, PONG, StreamFramer};
 use hasip_sip::transport::ConnectionId;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -46,6 +52,10 @@ impl ConnHandle {
     }
 }
 
+/// How long a connect (and a TLS handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves a connection a peer opened to us.
 pub(crate) fn spawn(
     id: ConnectionId,
     stream: TcpStream,
@@ -57,14 +67,68 @@ pub(crate) fn spawn(
     ConnHandle { tx, task }
 }
 
-async fn serve(
+/// TLS for an outgoing connection: the client configuration and the name to check.
+pub(crate) type TlsTarget = (
+    Arc<rustls::ClientConfig>,
+    rustls::pki_types::ServerName<'static>,
+);
+
+/// Opens a connection to `to` (TLS when `tls` is given) and serves it.
+pub(crate) fn connect(
     id: ConnectionId,
-    stream: TcpStream,
+    to: SocketAddr,
+    tls: Option<TlsTarget>,
+    events: mpsc::Sender<ConnEvent>,
+) -> ConnHandle {
+    let (tx, rx) = mpsc::channel(256);
+    let task = tokio::spawn(async move {
+        let what = if tls.is_some() { "TLS" } else { "TCP" };
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::warn!(%to, error = %e, "{what} connect failed");
+                let _ = events.send(ConnEvent::Closed { id }).await;
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%to, "{what} connect timed out");
+                let _ = events.send(ConnEvent::Closed { id }).await;
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match tls {
+            None => serve(id, stream, to, events, rx).await,
+            Some((config, name)) => {
+                let connector = tokio_rustls::TlsConnector::from(config);
+                match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream)).await {
+                    Ok(Ok(s)) => {
+                        tracing::debug!(%to, "TLS connection up");
+                        serve(id, s, to, events, rx).await;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(%to, error = %e, "TLS handshake failed");
+                        let _ = events.send(ConnEvent::Closed { id }).await;
+                    }
+                    Err(_) => {
+                        tracing::warn!(%to, "TLS handshake timed out");
+                        let _ = events.send(ConnEvent::Closed { id }).await;
+                    }
+                }
+            }
+        }
+    });
+    ConnHandle { tx, task }
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    id: ConnectionId,
+    stream: S,
     from: SocketAddr,
     events: mpsc::Sender<ConnEvent>,
     mut outgoing: mpsc::Receiver<Bytes>,
 ) {
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut framer = StreamFramer::new(Limits::DEFAULT.max_message);
     let mut buf = vec![0u8; 16 * 1024];
     'conn: loop {
@@ -87,7 +151,7 @@ async fn serve(
                             }
                         }
                         Ok(Frame::Ping) => {
-                            if wr.write_all(PONG).await.is_err() {
+                            if wr.write_all(PONG).await.is_err() || wr.flush().await.is_err() {
                                 break 'conn;
                             }
                         }
@@ -101,7 +165,7 @@ async fn serve(
             }
             msg = outgoing.recv() => match msg {
                 Some(data) => {
-                    if let Err(e) = wr.write_all(&data).await {
+                    if let Err(e) = async { wr.write_all(&data).await?; wr.flush().await }.await {
                         tracing::debug!(%from, error = %e, "TCP write failed");
                         break;
                     }

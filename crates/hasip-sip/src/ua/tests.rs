@@ -725,3 +725,18 @@ fn dialog_creating_responses_copy_record_route_and_requests_follow_it() {
         Some("<sip:127.0.0.1:5070;lr;ftag=caller1>")
     );
 }
+
+#[test]
+fn the_transport_parameter_of_a_uri_picks_the_transport() {
+    for (uri, want) in [
+        ("sip:127.0.0.1:5080", Transport::Udp),
+        ("sip:127.0.0.1:5080;transport=tcp", Transport::Tcp),
+        ("sip:127.0.0.1:5081;transport=tls", Transport::Tls),
+        ("sip:pbx.example;transport=TLS", Transport::Tls),
+        ("sips:pbx.example", Transport::Tls),
+        ("<sip:127.0.0.1:5081;transport=tls>", Transport::Tls),
+    ] {
+        let got = super::parse_uri_host(uri).map(|(t, _, _)| t);
+        assert_eq!(got, Some(want), "{uri}");
+    }
+}
