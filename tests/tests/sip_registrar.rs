@@ -289,3 +289,25 @@ fn an_untrusted_tls_certificate_is_refused_unless_checking_is_turned_off() {
     );
     assert!(gw.log_text().contains("certificate is NOT checked"));
 }
+
+#[test]
+fn keepalives_over_tcp_are_answered_by_kamailio() {
+    require_peers();
+    let dir = WorkDir::new("register-keepalive");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    let mut o = registered(&k, "tcp", "secret", "listen");
+    o["sip_global"]["log_level"] = json!(5);
+    o["sip"]["options"] = json!("--keepalive 1");
+    let gw = Gateway::start_with(&dir, Some(&o), &[]);
+    assert!(
+        gw.wait_log("registered account=1", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    // RFC 5626: our CRLF CRLF ping on the registration's connection, kamailio's CRLF pong.
+    assert!(
+        gw.wait_log("keep-alive answered (pong)", WAIT),
+        "{}",
+        gw.log_text()
+    );
+}

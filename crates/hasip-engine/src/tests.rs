@@ -35,6 +35,7 @@ fn account(mode: AnswerMode, settle_ms: u64) -> Account {
             proxy: None,
             credentials: Credentials::default(),
             expires: 300,
+            keepalive: None,
         },
         answer_mode: mode,
         settle_time: Duration::from_millis(settle_ms),

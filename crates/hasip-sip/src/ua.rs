@@ -72,6 +72,10 @@ pub struct AccountConfig {
     pub credentials: Credentials,
     /// Requested registration lifetime in seconds.
     pub expires: u32,
+    /// While registered, send a keep-alive to the registrar (or proxy) this often: a CRLF
+    /// on UDP, a CRLF CRLF ping on TCP and TLS (RFC 5626 §4.4.1), so NAT bindings and
+    /// stream connections stay open. `None`: none.
+    pub keepalive: Option<Duration>,
 }
 
 /// Static settings.
@@ -369,6 +373,8 @@ struct Account {
     /// The Contact host:port learned from `received`/`rport` (NAT), if it differs.
     public: Option<SocketAddr>,
     waiting_dns: bool,
+    /// The next keep-alive, while registered.
+    keepalive_at: Option<Instant>,
 }
 
 /// Refresh registrations this long before they expire (at least).
@@ -448,6 +454,7 @@ impl UserAgent {
                 nonce_count: 0,
                 public: None,
                 waiting_dns: false,
+                keepalive_at: None,
             })
             .collect();
         Self {
@@ -645,6 +652,7 @@ impl UserAgent {
         };
         for a in &self.accounts {
             consider(a.next_at);
+            consider(a.keepalive_at);
         }
         for c in self.calls.values() {
             consider(c.ok_retx.as_ref().map(|r| r.2.min(r.3)));
@@ -660,6 +668,9 @@ impl UserAgent {
             if self.accounts[i].next_at.is_some_and(|t| t <= now) {
                 self.accounts[i].next_at = None;
                 self.send_register(now, AccountId(i));
+            }
+            if self.accounts[i].keepalive_at.is_some_and(|t| t <= now) {
+                self.send_keepalive(now, AccountId(i));
             }
         }
         let due: Vec<CallRef> = self
@@ -1905,6 +1916,49 @@ impl UserAgent {
             .any(|o| matches!(o, Owner::Register(_) | Owner::Bye(_)))
     }
 
+    /// Sends the account's keep-alive to its first hop and schedules the next one.
+    fn send_keepalive(&mut self, now: Instant, account: AccountId) {
+        let Some(a) = self.accounts.get_mut(account.0) else {
+            return;
+        };
+        let (Some(every), true, false) = (a.cfg.keepalive, a.registered, a.unregistering) else {
+            a.keepalive_at = None;
+            return;
+        };
+        a.keepalive_at = Some(now + every);
+        let Some(hop) = a.cfg.proxy.clone().or_else(|| a.cfg.registrar.clone()) else {
+            return;
+        };
+        // Only to an address already known: a keep-alive never starts a DNS lookup.
+        if let Ok(Some(to)) = self.peer_for_known(&hop) {
+            let payload = if to.transport == Transport::Udp {
+                Bytes::from_static(b"\r\n")
+            } else {
+                Bytes::from_static(b"\r\n\r\n")
+            };
+            self.transmits.push_back(Transmit { to, payload });
+        }
+    }
+
+    /// [`Self::peer_for`] without asking for a lookup: `None` for a host not resolved yet.
+    fn peer_for_known(&self, uri: &str) -> Result<Option<Peer>, CommandError> {
+        let (transport, host, port) =
+            parse_uri_host(uri).ok_or_else(|| CommandError::BadTarget(uri.to_owned()))?;
+        let port = port.unwrap_or(transport.default_port());
+        let ip = match host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => match self.resolved.get(&host.to_ascii_lowercase()) {
+                Some(ip) => *ip,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(Peer {
+            transport,
+            addr: SocketAddr::new(ip, port),
+            connection: None,
+        }))
+    }
+
     fn send_register(&mut self, now: Instant, account: AccountId) {
         let Some(a) = self.accounts.get(account.0) else {
             return;
@@ -2121,6 +2175,9 @@ impl UserAgent {
             .unwrap_or(a.expires)
             .max(1);
         a.registered = true;
+        if a.keepalive_at.is_none() {
+            a.keepalive_at = a.cfg.keepalive.map(|k| now + k);
+        }
         let refresh = Duration::from_secs(u64::from(granted))
             .saturating_sub(REFRESH_MARGIN.max(Duration::from_secs(u64::from(granted) / 10)))
             .max(Duration::from_secs(1));
@@ -2144,6 +2201,7 @@ impl UserAgent {
             return;
         };
         a.registered = false;
+        a.keepalive_at = None;
         a.failures += 1;
         if a.unregistering {
             a.unregistering = false;

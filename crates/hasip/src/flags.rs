@@ -136,6 +136,9 @@ pub struct AccountFlags {
     pub turn_password: Option<String>,
     /// `--extract-headers A,B,C`, trimmed, original spelling kept.
     pub extract_headers: Vec<String>,
+    /// `--keepalive SECONDS` (ha-sip-rs addition; pjsua's 15 s by default, 0 turns it
+    /// off): how often a registered account sends a keep-alive to its registrar.
+    pub keepalive_secs: u32,
 }
 
 impl Default for AccountFlags {
@@ -154,6 +157,7 @@ impl Default for AccountFlags {
             turn_user: None,
             turn_password: None,
             extract_headers: Vec::new(),
+            keepalive_secs: 15,
         }
     }
 }
@@ -184,6 +188,7 @@ const ACCOUNT: &[(&str, Kind)] = &[
     ("turn-user", Kind::Text),
     ("turn-password", Kind::Text),
     ("extract-headers", Kind::Text),
+    ("keepalive", Kind::Text),
 ];
 
 /// A parsed value.
@@ -343,6 +348,19 @@ pub fn parse_account(field: &str, text: &str) -> Result<AccountFlags, FlagError>
             "turn-connection-type" => a.turn_connection_type = as_text(v),
             "turn-user" => a.turn_user = Some(as_text(v)),
             "turn-password" => a.turn_password = Some(as_text(v)),
+            "keepalive" => {
+                let text = as_text(v);
+                a.keepalive_secs = text
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|s| *s <= 3600)
+                    .ok_or_else(|| {
+                        FlagError(format!(
+                            "{field}: --keepalive: {text:?} is not a number of seconds (0-3600; 0 turns keep-alives off)"
+                        ))
+                    })?;
+            }
             "extract-headers" => {
                 a.extract_headers = as_text(v)
                     .split(',')
@@ -360,6 +378,21 @@ pub fn parse_account(field: &str, text: &str) -> Result<AccountFlags, FlagError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keepalive_flag_takes_seconds_and_zero_turns_it_off() {
+        assert_eq!(parse_account("sip.options", "").unwrap().keepalive_secs, 15);
+        assert_eq!(
+            parse_account("sip.options", "--keepalive 0")
+                .unwrap()
+                .keepalive_secs,
+            0
+        );
+        let e = parse_account("sip_2.options", "--keepalive soon")
+            .unwrap_err()
+            .0;
+        assert!(e.starts_with("sip_2.options: --keepalive: \"soon\""), "{e}");
+    }
 
     #[test]
     fn codecs_flag_sets_the_preference_and_names_bad_codecs() {

@@ -152,6 +152,8 @@ fn engine_config(
                     realm: a.realm.clone(),
                 },
                 expires: 300,
+                keepalive: (flags.keepalive_secs > 0)
+                    .then(|| Duration::from_secs(u64::from(flags.keepalive_secs))),
             },
             answer_mode: match a.answer_mode {
                 config::AnswerMode::Listen => AnswerMode::Listen,

@@ -155,7 +155,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                                 break 'conn;
                             }
                         }
-                        Ok(Frame::Pong) => {}
+                        Ok(Frame::Pong) => tracing::debug!(%from, "keep-alive answered (pong)"),
                         Err(e) => {
                             tracing::warn!(%from, error = %e, "TCP stream cannot be framed, closing");
                             break 'conn;

@@ -43,6 +43,7 @@ fn account(registrar: Option<&str>) -> AccountConfig {
             realm: "*".into(),
         },
         expires: 300,
+        keepalive: None,
     }
 }
 
@@ -739,4 +740,56 @@ fn the_transport_parameter_of_a_uri_picks_the_transport() {
         let got = super::parse_uri_host(uri).map(|(t, _, _)| t);
         assert_eq!(got, Some(want), "{uri}");
     }
+}
+
+#[test]
+fn a_registered_account_sends_keepalives_to_its_registrar_until_it_unregisters() {
+    let mut acct = account(Some("sip:127.0.0.1:5070"));
+    acct.keepalive = Some(Duration::from_secs(15));
+    let mut tcp = account(Some("sip:127.0.0.1:5071;transport=tcp"));
+    tcp.keepalive = Some(Duration::from_secs(15));
+    let mut h = H::new(vec![acct, tcp]);
+    // Nothing before the registration succeeds.
+    h.ua.register(h.now, AccountId(0)).unwrap();
+    let r1 = h.one();
+    assert_eq!(
+        h.ua.poll_timeout().map(|t| t - h.now),
+        Some(Duration::from_millis(500)),
+        "only the REGISTER retransmission is due"
+    );
+    h.recv(&answer(&r1, 200, "OK", "Expires: 300\n", Some("srv")));
+    h.events();
+    let keepalives = |h: &mut H| {
+        let mut out = Vec::new();
+        while let Some(t) = h.ua.poll_transmit() {
+            out.push((t.to.transport, t.to.addr.port(), t.payload));
+        }
+        out
+    };
+    h.at(14_999);
+    assert!(keepalives(&mut h).is_empty());
+    h.at(15_000);
+    assert_eq!(
+        keepalives(&mut h),
+        vec![(Transport::Udp, 5070, Bytes::from_static(b"\r\n"))]
+    );
+    h.at(30_000);
+    assert_eq!(keepalives(&mut h).len(), 1, "every 15 s");
+    // Over TCP it is RFC 5626's double-CRLF ping.
+    h.ua.register(h.now, AccountId(1)).unwrap();
+    let r2 = h.one();
+    h.recv(&answer(&r2, 200, "OK", "Expires: 300\n", Some("srv")));
+    h.events();
+    h.at(45_000);
+    let k = keepalives(&mut h);
+    assert!(
+        k.contains(&(Transport::Tcp, 5071, Bytes::from_static(b"\r\n\r\n"))),
+        "{k:?}"
+    );
+    // Unregistered: no more keep-alives.
+    h.ua.unregister(h.now, AccountId(0)).unwrap();
+    h.ua.unregister(h.now, AccountId(1)).unwrap();
+    h.sent();
+    h.at(60_000);
+    assert!(keepalives(&mut h).iter().all(|(_, _, p)| p.len() > 4));
 }
