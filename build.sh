@@ -19,6 +19,7 @@ TEST_PACKAGES=(
   kamailio kamailio-tls-modules  # registrar + proxy with digest auth
   mosquitto mosquitto-clients  # MQTT broker and clients
   sox libsox-fmt-mp3 espeak-ng # speech and tone fixtures
+  libspandsp-dev               # tests/dtmf-yardstick: the in-band DTMF yardstick
   procps iproute2 openssl ca-certificates  # kill/ps, ss, certificates, system roots
   # Home Assistant Core (tests/src/ha.rs): a venv made on first use under target/ha-peer
   # (pip install of tests/peers/ha/requirements.lock from PyPI, 80-200 s once per machine);
