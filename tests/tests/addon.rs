@@ -1145,7 +1145,8 @@ fn every_schema_key_reaches_the_loader() {
         "webhook": {"id": "my_hook"},
         "mqtt": {"enabled": true, "broker_address": "core-mosquitto", "broker_port": 8883,
                  "username": "addons", "password": "mqttpw", "tls": true,
-                 "command_topic": "sip/cmd", "state_topic": "sip/state", "availability_topic": "sip/up"}
+                 "command_topic": "sip/cmd", "state_topic": "sip/state", "availability_topic": "sip/up"},
+        "sensors": {"enabled": true, "entity_prefix": "Door-Phone"}
     });
     let schema = object(&manifest()["schema"], "schema").clone();
     for (section, keys) in &schema {
@@ -1183,6 +1184,9 @@ fn every_schema_key_reaches_the_loader() {
     expect("mqtt.password", "mqttpw");
     expect("mqtt.tls", "true");
     expect("mqtt.availability_topic", "sip/up");
+    expect("sensors.enabled", "true");
+    expect("sensors.entity_prefix", "Door-Phone");
+    assert_eq!(o.sensors.prefix(), "door_phone");
     let checked = config::check(o).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(checked.accounts.len(), 2, "sip and sip_2 are enabled");
 }
@@ -1291,6 +1295,8 @@ BROKER_USERNAME=""
 BROKER_PASSWORD=""
 MQTT_TOPIC="hasip/execute"
 MQTT_STATE_TOPIC="hasip/state"
+SENSOR_ENABLED="false"
+SENSOR_ENTITY_PREFIX="ha_sip"
 "#;
 
 /// Every field of the configuration by path, secrets included (their `Debug` hides them).
@@ -1341,6 +1347,8 @@ fn fields(o: &Options) -> BTreeMap<String, String> {
     put("mqtt.command_topic", q.command_topic.clone());
     put("mqtt.state_topic", q.state_topic.clone());
     put("mqtt.availability_topic", q.availability_topic.clone());
+    put("sensors.enabled", o.sensors.enabled.to_string());
+    put("sensors.entity_prefix", o.sensors.entity_prefix.clone());
     f
 }
 

@@ -541,3 +541,64 @@ fn the_first_prompt_is_fetched_while_the_phone_rings_so_it_starts_at_pick_up() {
         gw.log_text()
     );
 }
+
+/// An entity's state and attributes in Home Assistant.
+fn entity(ha: &HomeAssistant, id: &str) -> Option<Value> {
+    let (status, body) = ha.get(&format!("states/{id}"))?;
+    (status == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+fn wait_state(ha: &HomeAssistant, id: &str, want: &str) -> Value {
+    wait_for(WAIT, Duration::from_millis(20), || {
+        entity(ha, id).filter(|e| e["state"] == want)
+    })
+    .unwrap_or_else(|| panic!("{id} never became {want:?}: now {:?}", entity(ha, id)))
+}
+
+#[test]
+fn ha_sip_5_5_sensors_follow_registration_and_calls() {
+    require(&["baresip", "kamailio"]);
+    let dir = WorkDir::new("e2e-sensors");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    let ha = HomeAssistant::start(&dir);
+    let sip = json!({"enabled": true, "registrar_uri": format!("sip:{}", k.sip),
+                     "id_uri": "sip:hasip@test.local", "user_name": "hasip", "password": "secret",
+                     "answer_mode": "accept", "settle_time": 0});
+    let gw = gateway(
+        &dir,
+        &ha,
+        sip,
+        json!({"sensors": {"enabled": true, "entity_prefix": "Door-Phone"}}),
+    );
+    let reg = wait_state(&ha, "sensor.door_phone_registration_1", "registered");
+    assert_eq!(reg["attributes"]["status_code"], 200, "{reg}");
+    assert_eq!(
+        entity(&ha, "sensor.door_phone_last_call_1").map(|e| e["state"].clone()),
+        Some(json!("none"))
+    );
+    assert_eq!(
+        entity(&ha, "sensor.door_phone_account_1").map(|e| e["state"].clone()),
+        Some(json!("false"))
+    );
+    // A call: the account sensor is true while it lasts, with the caller.
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    assert_eq!(
+        door.command("dial", &format!("sip:hasip@{}", gw.sip))
+            .expect("dial")["ok"],
+        true
+    );
+    door.wait_event("CALL_ESTABLISHED", WAIT).expect("answered");
+    let busy = wait_state(&ha, "sensor.door_phone_account_1", "true");
+    assert_eq!(busy["attributes"]["parsed_caller"], "door", "{busy}");
+    assert_eq!(busy["attributes"]["icon"], "mdi:phone-in-talk");
+    door.command("hangup", "").expect("hangup");
+    wait_state(&ha, "sensor.door_phone_account_1", "false");
+    let last = wait_state(&ha, "sensor.door_phone_last_call_1", "incoming");
+    assert_eq!(last["attributes"]["parsed_caller"], "door", "{last}");
+    assert!(
+        last["attributes"]["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("+00:00") && t.len() == 25),
+        "{last}"
+    );
+}

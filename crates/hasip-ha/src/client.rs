@@ -236,6 +236,38 @@ impl HaClient {
             .map_err(|e| HaError::new(what, ErrorKind::InvalidResponse(format!("not JSON: {e}"))))
     }
 
+    /// `POST {base}/states/<entity_id>` with `{"state": state, "attributes": attributes}`:
+    /// creates or updates an entity's state (ha-sip 5.5's sensors).
+    pub async fn set_state(
+        &self,
+        entity_id: &str,
+        state: &str,
+        attributes: &Value,
+    ) -> Result<(), HaError> {
+        let valid = entity_id.split_once('.').is_some_and(|(d, o)| {
+            !d.is_empty()
+                && !o.is_empty()
+                && entity_id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+        });
+        if !valid {
+            return Err(HaError::new(
+                format!("POST {}/states/{entity_id}", self.base_path()),
+                ErrorKind::InvalidRequest(format!(
+                    "{entity_id:?} is not an entity id (domain.object_id, lower case)"
+                )),
+            ));
+        }
+        let url = self.endpoint(&["states", entity_id]);
+        self.post_json(
+            url,
+            &serde_json::json!({ "state": state, "attributes": attributes }),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `POST {base}/template` with `{"template": text}`: the rendered text.
     pub async fn render_template(&self, template: &str) -> Result<String, HaError> {
         let url = self.endpoint(&["template"]);

@@ -38,6 +38,38 @@ pub struct Options {
     /// MQTT commands and events (ha-sip-rs addition to the add-on options; stand-alone
     /// mode reads ha-sip's `COMMAND_SOURCE=mqtt` and `BROKER_*` variables into it).
     pub mqtt: Mqtt,
+    /// ha-sip 5.5's sensors (`SENSOR_ENABLED`, `SENSOR_ENTITY_PREFIX` stand-alone).
+    pub sensors: Sensors,
+}
+
+/// `sensors` (ha-sip 5.5): Home Assistant entities for each account's call, registration
+/// and last call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sensors {
+    /// Write the sensors.
+    pub enabled: bool,
+    /// The entity ids' prefix (`sensor.<prefix>_account_1`); lower-cased, `-` becomes `_`,
+    /// empty means `ha_sip`.
+    pub entity_prefix: String,
+}
+
+impl Default for Sensors {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            entity_prefix: "ha_sip".to_owned(),
+        }
+    }
+}
+
+impl Sensors {
+    /// The prefix as ha-sip normalises it.
+    #[must_use]
+    pub fn prefix(&self) -> String {
+        let p = self.entity_prefix.trim().to_lowercase().replace('-', "_");
+        if p.is_empty() { "ha_sip".to_owned() } else { p }
+    }
 }
 
 /// `mqtt`.
@@ -390,6 +422,8 @@ pub const ENV_VARIABLES: &[&str] = &[
     "BROKER_PASSWORD",
     "MQTT_TOPIC",
     "MQTT_STATE_TOPIC",
+    "SENSOR_ENABLED",
+    "SENSOR_ENTITY_PREFIX",
 ];
 
 /// Reads ha-sip's stand-alone environment (spec §2.4) through `get`. Unset variables keep
@@ -471,6 +505,10 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Options>
     o.tts.debug_print = boolean("TTS_DEBUG_PRINT");
     // Stand-alone ha-sip has no global webhook unless HA_WEBHOOK_ID is set.
     o.webhook.id = text("HA_WEBHOOK_ID").unwrap_or_default();
+    o.sensors.enabled = boolean("SENSOR_ENABLED");
+    if let Some(p) = text("SENSOR_ENTITY_PREFIX") {
+        o.sensors.entity_prefix = p;
+    }
     o.mqtt.enabled = text("COMMAND_SOURCE").is_some_and(|c| c.eq_ignore_ascii_case("mqtt"));
     o.mqtt.broker_address = text("BROKER_ADDRESS").unwrap_or_default();
     if let Some(p) = number("BROKER_PORT", "a port number (1-65535)")? {

@@ -9,6 +9,7 @@ pub mod flags;
 mod ha;
 mod mqtt;
 mod rtp;
+mod sensors;
 pub mod shell;
 mod stdin;
 mod tcp;

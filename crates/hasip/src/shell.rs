@@ -205,6 +205,8 @@ struct Io {
     ha: Option<Ha>,
     /// The MQTT client, once connected or connecting.
     mqtt: Option<hasip_bus::mqtt::MqttHandle>,
+    /// ha-sip 5.5's sensors, when on and Home Assistant is there.
+    sensors: Option<crate::sensors::Sensors>,
     audio_cache: audio::Cache,
     audio_tx: mpsc::Sender<Fetched>,
     resolve_tx: mpsc::Sender<(String, Option<IpAddr>)>,
@@ -355,6 +357,21 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     let (rtp_tx, mut rtp_rx) = mpsc::channel::<RtpIn>(4096);
     let (audio_tx, mut audio_rx) = mpsc::channel::<Fetched>(64);
     let ha = Ha::start(&checked.options, config::env_lookup);
+    let sensors = match (&ha, checked.options.sensors.enabled) {
+        (Some(ha), true) => {
+            let numbers: Vec<u8> = checked.accounts.iter().map(|(n, ..)| *n).collect();
+            Some(crate::sensors::Sensors::start(
+                checked.options.sensors.prefix(),
+                ha,
+                &numbers,
+            ))
+        }
+        (None, true) => {
+            tracing::warn!("sensors.enabled, but Home Assistant is not configured: no sensors");
+            None
+        }
+        _ => None,
+    };
     let (mqtt_tx, mut mqtt_rx) = mpsc::channel::<hasip_bus::mqtt::MqttIn>(256);
     let (mqtt_now, mut mqtt_later) =
         match mqtt::start(&checked.options, config::env_lookup, os_seed(), mqtt_tx)? {
@@ -381,6 +398,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         rtp_dropped: 0,
         ha,
         mqtt: mqtt_now,
+        sensors,
         audio_cache: audio::Cache::default(),
         audio_tx,
         resolve_tx,
@@ -649,9 +667,15 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                     ha.event(&ev, &body);
                 }
                 io.publish_state(&body);
+                if let Some(s) = &mut io.sensors {
+                    s.event(&body);
+                }
             }
             Output::Registration { account, state } => {
                 tracing::debug!(account, ?state, "registration state");
+                if let Some(s) = &io.sensors {
+                    s.registration(account, &state);
+                }
             }
             Output::Prefetch {
                 call,
