@@ -311,3 +311,42 @@ fn keepalives_over_tcp_are_answered_by_kamailio() {
         gw.log_text()
     );
 }
+
+#[test]
+fn a_registrar_domain_is_found_through_its_srv_record_on_the_configured_name_server() {
+    require_peers();
+    let dir = WorkDir::new("register-srv");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    // The provider's domain has no address of its own: only _sip._udp.pbx.test SRV
+    // -> registrar.pbx.test at kamailio's port.
+    let dns = hasip_tests::dnsmasq::Dnsmasq::start(
+        &dir,
+        &[format!(
+            "_sip._udp.pbx.test,registrar.pbx.test,{},0,10",
+            k.sip.port()
+        )],
+        &["registrar.pbx.test,127.0.0.1".to_owned()],
+    );
+    let o = json!({
+        "sip_global": {"log_level": 3, "name_server": format!("127.0.0.1:{}", dns.port)},
+        "sip": {
+            "enabled": true, "registrar_uri": "sip:pbx.test", "id_uri": "sip:hasip@test.local",
+            "realm": "*", "user_name": "hasip", "password": "secret",
+            "answer_mode": "listen", "settle_time": 0
+        }
+    });
+    let gw = Gateway::start_with(&dir, Some(&o), &[]);
+    assert!(
+        gw.wait_log("registered account=1", WAIT),
+        "{}\n{}",
+        gw.log_text(),
+        dns.log_text()
+    );
+    assert!(gw.log_text().contains("SRV"), "{}", gw.log_text());
+    assert!(
+        dns.log_text().contains("_sip._udp.pbx.test"),
+        "{}",
+        dns.log_text()
+    );
+    assert!(k.log_text().contains("REGISTERED hasip"));
+}

@@ -408,6 +408,8 @@ pub enum Output {
     Resolve {
         /// The host.
         host: String,
+        /// The SRV service to try first (`_sip._udp`, …) when the URI named no port.
+        srv: Option<&'static str>,
     },
     /// Report an event (webhook, MQTT).
     Event(Event),
@@ -700,10 +702,16 @@ impl Engine {
         self.pump(now);
     }
 
-    /// The shell resolved a host the engine asked for (`None`: it could not).
-    pub fn handle_resolved(&mut self, now: Instant, host: &str, ip: Option<IpAddr>) {
+    /// The shell resolved a host the engine asked for: its address and, from an SRV
+    /// record, its port (`None`: it could not).
+    pub fn handle_resolved(
+        &mut self,
+        now: Instant,
+        host: &str,
+        addr: Option<(IpAddr, Option<u16>)>,
+    ) {
         self.timeout_cache = None;
-        self.ua.handle_resolved(now, host, ip);
+        self.ua.handle_resolved(now, host, addr);
         self.pump(now);
     }
 
@@ -1200,7 +1208,9 @@ impl Engine {
                     self.end(now, key);
                 }
             }
-            UaEvent::ResolveHost { host } => self.outputs.push_back(Output::Resolve { host }),
+            UaEvent::ResolveHost { host, srv } => {
+                self.outputs.push_back(Output::Resolve { host, srv });
+            }
             UaEvent::Rejected { from, why } => {
                 tracing::info!(%from.addr, transport = %from.transport, why, "request rejected");
             }

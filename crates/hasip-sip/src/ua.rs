@@ -258,6 +258,9 @@ pub enum UaEvent {
     ResolveHost {
         /// A host name.
         host: String,
+        /// The DNS SRV service to try first (`_sip._udp`, `_sip._tcp`, `_sips._tcp`; RFC
+        /// 3263 §4.2), when the URI named no port; the answer's port then applies.
+        srv: Option<&'static str>,
     },
 }
 
@@ -398,7 +401,7 @@ pub struct UserAgent {
     by_dialog: HashMap<(String, String), CallRef>,
     /// Server INVITE transaction → incoming call (for CANCEL).
     by_invite_tx: HashMap<TransactionId, CallRef>,
-    resolved: HashMap<String, IpAddr>,
+    resolved: HashMap<String, (IpAddr, Option<u16>)>,
     resolving: Vec<String>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UaEvent>,
@@ -536,36 +539,48 @@ impl UserAgent {
     fn peer_for(&mut self, uri: &str) -> Result<Option<Peer>, CommandError> {
         let (transport, host, port) =
             parse_uri_host(uri).ok_or_else(|| CommandError::BadTarget(uri.to_owned()))?;
-        let port = port.unwrap_or(transport.default_port());
-        let ip = match host.parse::<IpAddr>() {
-            Ok(ip) => ip,
+        let ip_port = match host.parse::<IpAddr>() {
+            Ok(ip) => (ip, None),
             Err(_) => match self.resolved.get(&host.to_ascii_lowercase()) {
-                Some(ip) => *ip,
+                Some(r) => *r,
                 None => {
                     let key = host.to_ascii_lowercase();
                     if !self.resolving.contains(&key) {
                         self.resolving.push(key.clone());
-                        self.events.push_back(UaEvent::ResolveHost { host: key });
+                        let srv = port.is_none().then_some(match transport {
+                            Transport::Udp => "_sip._udp",
+                            Transport::Tcp => "_sip._tcp",
+                            Transport::Tls => "_sips._tcp",
+                        });
+                        self.events
+                            .push_back(UaEvent::ResolveHost { host: key, srv });
                     }
                     return Ok(None);
                 }
             },
         };
+        let port = port.or(ip_port.1).unwrap_or(transport.default_port());
         Ok(Some(Peer {
             transport,
-            addr: SocketAddr::new(ip, port),
+            addr: SocketAddr::new(ip_port.0, port),
             connection: None,
         }))
     }
 
-    /// Gives the address of a host asked for with [`UaEvent::ResolveHost`]; `None` when it
-    /// could not be resolved (what waited for it fails).
-    pub fn handle_resolved(&mut self, now: Instant, host: &str, ip: Option<IpAddr>) {
+    /// Gives the address of a host asked for with [`UaEvent::ResolveHost`], with the port
+    /// of its SRV record when one was found; `None` when it could not be resolved (what
+    /// waited for it fails).
+    pub fn handle_resolved(
+        &mut self,
+        now: Instant,
+        host: &str,
+        addr: Option<(IpAddr, Option<u16>)>,
+    ) {
         let key = host.to_ascii_lowercase();
         self.resolving.retain(|h| *h != key);
-        match ip {
-            Some(ip) => {
-                self.resolved.insert(key, ip);
+        match addr {
+            Some(a) => {
+                self.resolved.insert(key, a);
             }
             None => {
                 // Accounts waiting on it fail and back off; calls end.
@@ -1944,14 +1959,14 @@ impl UserAgent {
     fn peer_for_known(&self, uri: &str) -> Result<Option<Peer>, CommandError> {
         let (transport, host, port) =
             parse_uri_host(uri).ok_or_else(|| CommandError::BadTarget(uri.to_owned()))?;
-        let port = port.unwrap_or(transport.default_port());
-        let ip = match host.parse::<IpAddr>() {
-            Ok(ip) => ip,
+        let (ip, srv_port) = match host.parse::<IpAddr>() {
+            Ok(ip) => (ip, None),
             Err(_) => match self.resolved.get(&host.to_ascii_lowercase()) {
-                Some(ip) => *ip,
+                Some(r) => *r,
                 None => return Ok(None),
             },
         };
+        let port = port.or(srv_port).unwrap_or(transport.default_port());
         Ok(Some(Peer {
             transport,
             addr: SocketAddr::new(ip, port),

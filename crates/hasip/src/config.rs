@@ -858,6 +858,7 @@ fn check_uri(field: &str, value: &str) -> anyhow::Result<()> {
 /// The first fault found.
 pub fn check(options: Options) -> anyhow::Result<Checked> {
     let global = crate::flags::parse_global(&options.sip_global.global_options)?;
+    crate::dns::parse_servers(&options.sip_global.name_server).map_err(anyhow::Error::msg)?;
     let mut accounts = Vec::new();
     for (number, name, acct) in [
         (1u8, "sip", &options.sip),

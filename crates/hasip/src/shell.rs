@@ -178,6 +178,9 @@ fn engine_config(
     }
 }
 
+/// A host and what it resolved to: its address and, from an SRV record, its port.
+type Resolved = (String, Option<(IpAddr, Option<u16>)>);
+
 /// The sockets and connections the loop owns.
 struct Io {
     udp: Option<UdpSocket>,
@@ -209,7 +212,11 @@ struct Io {
     sensors: Option<crate::sensors::Sensors>,
     audio_cache: audio::Cache,
     audio_tx: mpsc::Sender<Fetched>,
-    resolve_tx: mpsc::Sender<(String, Option<IpAddr>)>,
+    resolve_tx: mpsc::Sender<Resolved>,
+    /// `sip_global.name_server`: SRV and A lookups go there (none: the system resolver).
+    name_servers: Vec<SocketAddr>,
+    /// The id of the last DNS query.
+    dns_id: u16,
     /// `quit` was commanded: leave once the engine is idle.
     quit: bool,
 }
@@ -379,7 +386,8 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             mqtt::Start::Ready(h) => (Some(h), None),
             mqtt::Start::Pending(rx) => (None, Some(rx)),
         };
-    let (resolve_tx, mut resolve_rx) = mpsc::channel::<(String, Option<IpAddr>)>(64);
+    let (resolve_tx, mut resolve_rx) = mpsc::channel::<(String, Option<(IpAddr, Option<u16>)>)>(64);
+    let name_servers = crate::dns::parse_servers(&g.name_server).map_err(anyhow::Error::msg)?;
     let mut io = Io {
         udp,
         bind_ip: g.bind_address,
@@ -402,6 +410,8 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         audio_cache: audio::Cache::default(),
         audio_tx,
         resolve_tx,
+        name_servers,
+        dns_id: (os_seed() & 0xffff) as u16,
         quit: false,
     };
     let (stdin_tx, mut stdin_rx) = mpsc::channel::<StdinEvent>(64);
@@ -472,14 +482,14 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 let (call, playback, result) = io.audio_cache.finish(f);
                 engine.handle_audio(Instant::now(), call, playback, result);
             }
-            Some((host, ip)) = resolve_rx.recv() => {
-                match ip {
-                    Some(ip) => {
+            Some((host, addr)) = resolve_rx.recv() => {
+                match addr {
+                    Some((ip, _)) => {
                         io.names.insert(ip, host.clone());
                     }
                     None => tracing::warn!(host, "cannot resolve host"),
                 }
-                engine.handle_resolved(Instant::now(), &host, ip);
+                engine.handle_resolved(Instant::now(), &host, addr);
             }
             ev = stdin_rx.recv(), if stdin_open => match ev {
                 Some(StdinEvent::Line(line)) => run_command(&mut engine, &io, "stdin", &line),
@@ -643,19 +653,26 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                     r.finish();
                 }
             }
-            Output::Resolve { host } => {
+            Output::Resolve { host, srv } => {
                 let tx = io.resolve_tx.clone();
+                let servers = io.name_servers.clone();
+                io.dns_id = io.dns_id.wrapping_add(3);
+                let id = io.dns_id;
                 tokio::spawn(async move {
-                    let ip = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        tokio::net::lookup_host((host.as_str(), 0)),
-                    )
-                    .await
-                    {
-                        Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
-                        _ => None,
+                    let addr = if servers.is_empty() {
+                        match tokio::time::timeout(
+                            Duration::from_secs(10),
+                            tokio::net::lookup_host((host.as_str(), 0)),
+                        )
+                        .await
+                        {
+                            Ok(Ok(mut addrs)) => addrs.next().map(|a| (a.ip(), None)),
+                            _ => None,
+                        }
+                    } else {
+                        crate::dns::resolve(&servers, &host, srv, id).await
                     };
-                    let _ = tx.send((host, ip)).await;
+                    let _ = tx.send((host, addr)).await;
                 });
             }
             Output::Event(ev) => {

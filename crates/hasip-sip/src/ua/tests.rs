@@ -361,9 +361,14 @@ fn registrar_host_names_are_resolved_by_the_shell() {
     h.ua.register(h.now, AccountId(0)).unwrap();
     assert!(h.sent().is_empty());
     assert!(
-        matches!(h.events().as_slice(), [UaEvent::ResolveHost { host }] if host == "registrar.test")
+        matches!(h.events().as_slice(), [UaEvent::ResolveHost { host, srv: None }] if host == "registrar.test"),
+        "a URI with a port is looked up without SRV (RFC 3263 §4.2)"
     );
-    h.ua.handle_resolved(h.now, "registrar.test", Some("127.0.0.1".parse().unwrap()));
+    h.ua.handle_resolved(
+        h.now,
+        "registrar.test",
+        Some(("127.0.0.1".parse().unwrap(), None)),
+    );
     let mut t = Vec::new();
     while let Some(x) = h.ua.poll_transmit() {
         t.push(x);
@@ -373,6 +378,39 @@ fn registrar_host_names_are_resolved_by_the_shell() {
         t[0].to.addr,
         "127.0.0.1:5070".parse::<SocketAddr>().unwrap()
     );
+}
+
+#[test]
+fn a_registrar_without_a_port_is_looked_up_by_srv_and_its_port_used() {
+    let mut h = H::new(vec![
+        account(Some("sip:pbx.test")),
+        account(Some("sip:pbx2.test;transport=tls")),
+    ]);
+    h.ua.register(h.now, AccountId(0)).unwrap();
+    h.ua.register(h.now, AccountId(1)).unwrap();
+    let ev = h.events();
+    assert!(
+        matches!(ev.as_slice(), [
+            UaEvent::ResolveHost { host: a, srv: Some("_sip._udp") },
+            UaEvent::ResolveHost { host: b, srv: Some("_sips._tcp") },
+        ] if a == "pbx.test" && b == "pbx2.test"),
+        "{ev:?}"
+    );
+    h.ua.handle_resolved(
+        h.now,
+        "pbx.test",
+        Some(("127.0.0.2".parse().unwrap(), Some(5080))),
+    );
+    let t = h.ua.poll_transmit().expect("REGISTER");
+    assert_eq!(t.to.addr, "127.0.0.2:5080".parse::<SocketAddr>().unwrap());
+    // No SRV record: the transport's default port.
+    h.ua.handle_resolved(
+        h.now,
+        "pbx2.test",
+        Some(("127.0.0.3".parse().unwrap(), None)),
+    );
+    let t = h.ua.poll_transmit().expect("REGISTER");
+    assert_eq!(t.to.addr, "127.0.0.3:5061".parse::<SocketAddr>().unwrap());
 }
 
 const INVITE: &str = "INVITE sip:hasip@127.0.0.1:5060 SIP/2.0
