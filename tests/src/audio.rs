@@ -196,3 +196,37 @@ pub fn tone_share(s: &[i16], rate: u32, freq: f64) -> f64 {
     // A pure tone of amplitude A gives power (A n / 2)^2 and total A^2 n / 2.
     (2.0 * power / n) / total
 }
+
+/// Runs sox with `args`.
+///
+/// # Panics
+/// When sox is missing or fails.
+pub fn sox(args: &[&str]) {
+    let status = std::process::Command::new("sox")
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("run sox (./build.sh test installs it): {e}"));
+    assert!(status.success(), "sox {args:?} failed");
+}
+
+/// Any audio file sox reads, as 8 kHz mono 16-bit samples (converted next to `out`).
+///
+/// # Panics
+/// When sox fails or the result cannot be read.
+pub fn as_8k_mono(input: &Path, out: &Path) -> Vec<i16> {
+    sox(&[
+        input.to_str().unwrap_or_default(),
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        out.to_str().unwrap_or_default(),
+    ]);
+    read_wav(out)
+        .channels
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}

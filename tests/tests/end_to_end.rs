@@ -4,8 +4,6 @@
 //! phones and the intercom, and mosquitto as the broker. Each test asserts what a user
 //! would notice, and a failing test prints every peer's log (`WorkDir`).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use hasip_tests::audio::{self, read_wav};
@@ -90,14 +88,6 @@ fn in_order(have: &[String], want: &[&str]) -> bool {
     want.iter().all(|w| it.any(|h| h == w))
 }
 
-fn sox(args: &[&str]) {
-    let status = Command::new("sox")
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("run sox: {e}"));
-    assert!(status.success(), "sox {args:?} failed");
-}
-
 /// What `phone` received on its last call, 8 kHz mono, once the call has closed.
 fn heard(phone: &Baresip) -> Vec<i16> {
     let (dec, _) = wait_for(WAIT, Duration::from_millis(50), || phone.recordings())
@@ -113,22 +103,7 @@ fn tts_reference(dir: &WorkDir, ha: &HomeAssistant, message: &str) -> Vec<i16> {
     let raw = ha.tts_audio(ENGINE, message, "en", &json!({"voice": "espeak"}));
     let src = dir.file("tts-reference.wav");
     std::fs::write(&src, raw).unwrap();
-    let dst = dir.file("tts-reference-8k.wav");
-    sox(&[
-        src.to_str().unwrap(),
-        "-r",
-        "8000",
-        "-c",
-        "1",
-        "-b",
-        "16",
-        dst.to_str().unwrap(),
-    ]);
-    read_wav(Path::new(&dst))
-        .channels
-        .into_iter()
-        .next()
-        .unwrap_or_default()
+    audio::as_8k_mono(&src, &dir.file("tts-reference-8k.wav"))
 }
 
 #[test]

@@ -3,10 +3,9 @@
 //! in-band tones), recordings with both sides, and a bridge between two baresip calls.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use hasip_tests::audio::{self, read_wav};
+use hasip_tests::audio::{self, read_wav, sox};
 use hasip_tests::baresip::{Baresip, BaresipOptions};
 use hasip_tests::gateway::Gateway;
 use hasip_tests::sipp::{self, Transport};
@@ -35,14 +34,6 @@ fn options() -> Value {
         "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
                 "answer_mode": "accept", "settle_time": 0}
     })
-}
-
-fn sox(args: &[&str]) {
-    let status = Command::new("sox")
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("run sox: {e}"));
-    assert!(status.success(), "sox {args:?} failed");
 }
 
 fn tone(dir: &WorkDir, name: &str, hz: u32, seconds: u32) -> PathBuf {
@@ -489,17 +480,7 @@ fn as_8k(dir: &WorkDir, path: &Path) -> Vec<i16> {
         "{}-8k.wav",
         path.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
     ));
-    sox(&[
-        path.to_str().unwrap_or_default(),
-        "-r",
-        "8000",
-        "-c",
-        "1",
-        "-b",
-        "16",
-        out.to_str().unwrap_or_default(),
-    ]);
-    samples_8k(&out)
+    audio::as_8k_mono(path, &out)
 }
 
 #[test]

@@ -26,6 +26,21 @@ fn options(broker: &Mosquitto, mqtt: Value) -> Value {
     })
 }
 
+/// A sipp phone that answers one call and waits for the BYE.
+fn answering_phone(dir: &WorkDir) -> sipp::SippHandle {
+    sipp::spawn(
+        dir,
+        "uas",
+        include_str!("../sipp/uas_answer.xml"),
+        None,
+        &SippOptions {
+            server: true,
+            timeout: Duration::from_secs(20),
+            ..SippOptions::default()
+        },
+    )
+}
+
 fn online(sub: &mosquitto::Subscriber, topic: &str) -> bool {
     sub.wait(WAIT, |m| m.topic == topic && m.payload == "online")
         .is_some()
@@ -38,17 +53,7 @@ fn dial_and_hangup_over_mqtt_reach_the_phone_and_events_reach_the_state_topic() 
     let sub = broker.subscribe(&dir, "hasip/#");
     let gw = Gateway::start_with(&dir, Some(&options(&broker, json!({}))), &[]);
     assert!(online(&sub, "hasip/availability"), "{}", gw.log_text());
-    let phone = sipp::spawn(
-        &dir,
-        "uas",
-        include_str!("../sipp/uas_answer.xml"),
-        None,
-        &SippOptions {
-            server: true,
-            timeout: Duration::from_secs(20),
-            ..SippOptions::default()
-        },
-    );
+    let phone = answering_phone(&dir);
     let number = format!("sip:uas@127.0.0.1:{}", phone.port);
     // Exactly what an `mqtt.publish` action from ha-sip's README sends.
     broker.publish(
@@ -137,17 +142,7 @@ fn bad_commands_are_reported_on_the_state_topic_and_change_nothing() {
 fn a_retained_command_is_not_run_and_stdin_works_beside_mqtt() {
     let dir = WorkDir::new("mqtt-retained");
     let broker = Mosquitto::start(&dir, MosquittoOptions::default());
-    let phone = sipp::spawn(
-        &dir,
-        "uas",
-        include_str!("../sipp/uas_answer.xml"),
-        None,
-        &SippOptions {
-            server: true,
-            timeout: Duration::from_secs(20),
-            ..SippOptions::default()
-        },
-    );
+    let phone = answering_phone(&dir);
     let stale = format!("sip:stale@127.0.0.1:{}", phone.port);
     // Left over from an automation that published with retain: it must not dial on every
     // restart of the gateway.
@@ -363,17 +358,7 @@ fn standalone_environment_turns_mqtt_on_as_ha_sip_did() {
         ],
     );
     assert!(gw.wait_log("MQTT: connected", WAIT), "{}", gw.log_text());
-    let phone = sipp::spawn(
-        &dir,
-        "uas",
-        include_str!("../sipp/uas_answer.xml"),
-        None,
-        &SippOptions {
-            server: true,
-            timeout: Duration::from_secs(20),
-            ..SippOptions::default()
-        },
-    );
+    let phone = answering_phone(&dir);
     let number = format!("sip:uas@127.0.0.1:{}", phone.port);
     broker.publish(
         "custom/execute",
