@@ -577,3 +577,35 @@ fn ha_sip_5_5_sensors_follow_registration_and_calls() {
         "{last}"
     );
 }
+
+#[test]
+fn debug_print_lists_home_assistants_tts_engines_and_checks_the_configured_one() {
+    let dir = WorkDir::new("e2e-debug-print");
+    let ha = HomeAssistant::start(&dir);
+    let gw = gateway(
+        &dir,
+        &ha,
+        direct("listen"),
+        json!({"tts": {"engine_id": ENGINE, "language": "de", "debug_print": true}}),
+    );
+    assert!(gw.wait_log("TTS engine", WAIT), "{}", gw.log_text());
+    assert!(gw.wait_log("TTS voice", WAIT), "{}", gw.log_text());
+    let log = gw.log_text();
+    assert!(
+        log.contains("sip_test_tts") && log.contains("demo"),
+        "{log}"
+    );
+    assert!(!log.contains("not in Home Assistant"), "{log}");
+    drop(gw);
+    let gw = gateway(
+        &dir,
+        &ha,
+        direct("listen"),
+        json!({"tts": {"engine_id": "tts.nope", "language": "en", "debug_print": true}}),
+    );
+    assert!(
+        gw.wait_log("the configured engine is not in Home Assistant", WAIT),
+        "{}",
+        gw.log_text()
+    );
+}

@@ -49,7 +49,7 @@ type Ahead = Arc<tokio::sync::OnceCell<Result<bytes::Bytes, String>>>;
 /// How long a prefetched prompt waits for its call to be answered.
 const AHEAD_TTL: Duration = Duration::from_secs(120);
 /// The most prompts fetched ahead at once.
-const AHEAD_MAX: usize = 256;
+const AHEAD_MAX: usize = 64;
 
 /// Converted audio, kept between playbacks.
 #[derive(Debug, Default)]

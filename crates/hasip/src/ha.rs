@@ -9,6 +9,48 @@ use hasip_ha::{AudioCache, HaClient, HaConfig, TtsEngine, TtsRequest, Webhooks};
 
 use crate::config::Options;
 
+/// `tts.debug_print` (ha-sip): lists Home Assistant's TTS engines with their languages,
+/// and the configured engine's voices, and says whether the configured engine and
+/// language exist. In a task: the websocket never holds up start-up.
+fn debug_print(client: HaClient, engine: TtsEngine, language: String) {
+    let language = if language.is_empty() {
+        "en".to_owned()
+    } else {
+        language
+    };
+    tokio::spawn(async move {
+        match client.tts_report(&engine, &language).await {
+            Ok(r) => {
+                for e in &r.engines {
+                    tracing::info!(engine = e.engine_id, languages = %e.supported_languages.join(", "), "TTS engine");
+                }
+                if !r.engine_found {
+                    tracing::warn!(
+                        engine = engine.name(),
+                        "tts: the configured engine is not in Home Assistant"
+                    );
+                } else if !r.language_supported {
+                    tracing::warn!(
+                        engine = engine.name(),
+                        language,
+                        "tts: the engine does not speak the configured language"
+                    );
+                }
+                for v in r.voices.iter().flatten() {
+                    tracing::info!(
+                        engine = engine.name(),
+                        language,
+                        voice = v.voice_id,
+                        name = v.name,
+                        "TTS voice"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "tts.debug_print: cannot list the TTS engines"),
+        }
+    });
+}
+
 /// Home Assistant, when the gateway can reach one.
 #[derive(Clone)]
 pub(crate) struct Ha {
@@ -71,6 +113,15 @@ impl Ha {
         };
         let webhooks = Webhooks::start(client.clone(), hasip_ha::WebhookOptions::default());
         tracing::info!(base = %client.config().base_url, "Home Assistant client ready");
+        if tts.debug_print {
+            if let Some(engine) = engine.clone() {
+                debug_print(client.clone(), engine, tts.language.trim().to_owned());
+            } else {
+                tracing::warn!(
+                    "tts.debug_print: no TTS engine configured (tts.engine_id or tts.platform)"
+                );
+            }
+        }
         Some(Self {
             client,
             webhooks,

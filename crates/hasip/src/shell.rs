@@ -386,7 +386,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             mqtt::Start::Ready(h) => (Some(h), None),
             mqtt::Start::Pending(rx) => (None, Some(rx)),
         };
-    let (resolve_tx, mut resolve_rx) = mpsc::channel::<(String, Option<(IpAddr, Option<u16>)>)>(64);
+    let (resolve_tx, mut resolve_rx) = mpsc::channel::<Resolved>(64);
     let name_servers = crate::dns::parse_servers(&g.name_server).map_err(anyhow::Error::msg)?;
     let mut io = Io {
         udp,
