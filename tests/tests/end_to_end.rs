@@ -609,3 +609,183 @@ fn debug_print_lists_home_assistants_tts_engines_and_checks_the_configured_one()
         gw.log_text()
     );
 }
+
+const PIN_FILE: &str = "\
+allowed_numbers:
+  - 'door{?}'
+  - 'frontdoor{*}'
+webhook_to_call:
+  entered_menu: sip_call_webhook_id_2
+menu:
+  id: main
+  message: Please enter your access code
+  choices_are_pin: true
+  timeout: 3
+  choices:
+    '1234':
+      id: owner
+      message: Welcome home
+      post_action: hangup
+    default:
+      id: wrong_code
+      message: Wrong code, please try again
+      post_action: return
+    timeout:
+      id: no_input
+      message: Goodbye
+      post_action: hangup
+";
+
+/// The menus entered, as the per-call webhook of the incoming-call file received them.
+fn entered(ha: &HomeAssistant) -> Vec<String> {
+    ha.webhooks()
+        .into_iter()
+        .filter(|w| w.webhook_id == "sip_call_webhook_id_2" && w.json["event"] == "entered_menu")
+        .map(|w| w.json["menu_id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_pin_protected_incoming_call_file_lets_the_right_pin_in_and_the_wrong_callers_not() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-pin");
+    let ha = HomeAssistant::start(&dir);
+    let file = dir.file("incoming.yaml");
+    std::fs::write(&file, PIN_FILE).unwrap();
+    let mut sip = direct("accept");
+    sip["incoming_call_file"] = json!(file.to_string_lossy());
+    let gw = gateway(&dir, &ha, sip, json!({}));
+    let target = format!("sip:hasip@{}", gw.sip);
+
+    // door1 (allowed by 'door{?}'): a wrong PIN, the retry prompt, then the right PIN.
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door1"));
+    assert_eq!(door.command("dial", &target).expect("dial")["ok"], true);
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("an allowed caller is answered");
+    for d in ["9", "9", "9", "9"] {
+        assert_eq!(door.command("sndcode", d).expect("sndcode")["ok"], true);
+    }
+    assert!(
+        wait_for(WAIT, Duration::from_millis(20), || entered(&ha)
+            .contains(&"wrong_code".to_owned())
+            .then_some(()))
+        .is_some(),
+        "no wrong_code: {:?}",
+        entered(&ha)
+    );
+    // `return` plays the main menu again; then the right PIN.
+    assert!(
+        wait_for(WAIT, Duration::from_millis(20), || (entered(&ha)
+            .iter()
+            .filter(|m| *m == "main")
+            .count()
+            >= 2)
+            .then_some(()))
+        .is_some(),
+        "{:?}",
+        entered(&ha)
+    );
+    for d in ["1", "2", "3", "4"] {
+        assert_eq!(door.command("sndcode", d).expect("sndcode")["ok"], true);
+    }
+    door.wait_event("CALL_CLOSED", WAIT)
+        .expect("welcome, then the gateway hangs up");
+    assert_eq!(
+        entered(&ha),
+        vec!["main", "wrong_code", "main", "owner"],
+        "the menus in order"
+    );
+    let welcome = wait_for(WAIT, Duration::from_millis(20), || {
+        received(&ha)
+            .into_iter()
+            .find(|e| e["event"] == "playback_done" && e["message"] == "Welcome home")
+    });
+    assert!(welcome.is_some(), "{:?}", names(&ha));
+
+    // frontdoor (allowed by 'frontdoor{*}'): says nothing, the timeout branch says goodbye.
+    let front = Baresip::start(&dir, &BaresipOptions::direct("frontdoor"));
+    assert_eq!(front.command("dial", &target).expect("dial")["ok"], true);
+    front
+        .wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("answered");
+    front
+        .wait_event("CALL_CLOSED", Duration::from_secs(15))
+        .expect("the timeout branch hangs up");
+    assert!(
+        entered(&ha).contains(&"no_input".to_owned()),
+        "{:?}",
+        entered(&ha)
+    );
+    assert!(
+        received(&ha).iter().any(|e| e["event"] == "timeout"),
+        "{:?}",
+        names(&ha)
+    );
+
+    // doorman does not match 'door{?}' (one character): it rings, unanswered.
+    let before = received(&ha)
+        .iter()
+        .filter(|e| e["event"] == "incoming_call")
+        .count();
+    let stranger = Baresip::start(&dir, &BaresipOptions::direct("doorman"));
+    assert_eq!(stranger.command("dial", &target).expect("dial")["ok"], true);
+    assert!(
+        wait_for(WAIT, Duration::from_millis(20), || (received(&ha)
+            .iter()
+            .filter(|e| e["event"] == "incoming_call")
+            .count()
+            > before)
+            .then_some(()))
+        .is_some()
+    );
+    // Still ringing after longer than an answer would take.
+    assert!(
+        stranger
+            .wait_event("CALL_ESTABLISHED", Duration::from_secs(2))
+            .is_none(),
+        "a caller not on the allowed list must not be answered"
+    );
+    stranger.command("hangup", "").expect("hangup");
+}
+
+#[test]
+fn send_dtmf_over_sip_info_and_stop_playback_reach_the_phone() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-info-stop");
+    let ha = HomeAssistant::start(&dir);
+    let mut gw = gateway(&dir, &ha, direct("listen"), json!({}));
+    let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
+    let number = format!("sip:bob@{}", bob.sip);
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    bob.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("bob answered");
+    wait_webhook(&ha, "call_established");
+    gw.command(
+        &json!({"command": "send_dtmf", "number": number, "digits": "7", "method": "sip_info"})
+            .to_string(),
+    );
+    let d = bob
+        .wait_event("CALL_DTMF_START", WAIT)
+        .unwrap_or_else(|| panic!("bob got no SIP INFO digit:\n{}", gw.log_text()));
+    assert_eq!(d["param"], "7");
+    // A long message, stopped: no playback_done (ha-sip sends it only at the natural end).
+    let long = "This message is long enough to be stopped before its end. ".repeat(4);
+    gw.command(&json!({"command": "play_message", "number": number, "message": long}).to_string());
+    // Stopped while it is fetched or while it plays: either way it never ends naturally.
+    gw.command(&json!({"command": "stop_playback", "number": number}).to_string());
+    gw.command(
+        &json!({"command": "play_message", "number": number, "message": "Short"}).to_string(),
+    );
+    let done = wait_for(WAIT, Duration::from_millis(20), || {
+        received(&ha)
+            .into_iter()
+            .find(|e| e["event"] == "playback_done")
+    })
+    .expect("the short message finished");
+    assert_eq!(
+        done["message"], "Short",
+        "the stopped one sent no playback_done"
+    );
+    gw.command(&json!({"command": "hangup", "number": number}).to_string());
+    bob.wait_event("CALL_CLOSED", WAIT).expect("hung up");
+}
