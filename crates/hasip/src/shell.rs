@@ -554,6 +554,9 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     for (_, (_, c)) in io.conns.drain() {
         c.close();
     }
+    if io.rtp_dropped > 0 {
+        tracing::info!(total = io.rtp_dropped, "RTP packets dropped while running");
+    }
     for (_, r) in io.recorders.drain() {
         r.finish();
     }
@@ -600,12 +603,20 @@ async fn accept_tcp(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, Sock
 /// then sends the media it has ready.
 async fn drain(engine: &mut Engine, io: &mut Io) {
     drain_outputs(engine, io).await;
+    let dropped_before = io.rtp_dropped;
     let mut sink = Sink {
         sockets: &io.rtp,
         recorders: &mut io.recorders,
         dropped: &mut io.rtp_dropped,
     };
     engine.drain_media(Instant::now(), &mut sink);
+    // Logged at 1, 2, 4, 8, … in all: visible, never a flood.
+    if io.rtp_dropped.leading_zeros() != dropped_before.leading_zeros() {
+        tracing::warn!(
+            total = io.rtp_dropped,
+            "RTP packets dropped: the kernel's send buffer was full"
+        );
+    }
     for call in io.released.drain(..) {
         io.rtp.remove(&call);
         if let Some(r) = io.recorders.remove(&call) {
