@@ -273,6 +273,12 @@ fn an_untrusted_tls_certificate_is_refused_unless_checking_is_turned_off() {
         gw.log_text()
     );
     assert!(gw.log_text().contains("UnknownIssuer"), "{}", gw.log_text());
+    // The registration fails at once (503), not after Timer F's 32 s.
+    assert!(
+        gw.wait_log("registration failed", WAIT) && gw.log_text().contains("code=503"),
+        "{}",
+        gw.log_text()
+    );
     assert!(!k.log_text().contains("REGISTERED hasip"));
     drop(gw);
     // A PBX with a self-signed certificate: the user turns the check off.

@@ -702,6 +702,19 @@ impl Engine {
         self.pump(now);
     }
 
+    /// The shell could not open a TCP or TLS connection to `addr` (connect or handshake
+    /// failed): requests waiting on it fail now instead of at their timeout.
+    pub fn handle_connection_failed(
+        &mut self,
+        now: Instant,
+        transport: hasip_sip::transport::Transport,
+        addr: SocketAddr,
+    ) {
+        self.timeout_cache = None;
+        self.ua.handle_connection_failed(now, transport, addr);
+        self.pump(now);
+    }
+
     /// The shell resolved a host the engine asked for: its address and, from an SRV
     /// record, its port (`None`: it could not).
     pub fn handle_resolved(

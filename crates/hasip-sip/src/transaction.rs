@@ -576,6 +576,28 @@ impl Transactions {
         }
     }
 
+    /// A stream connection to `transport`/`addr` could not be made (connect or TLS
+    /// handshake failed): every client transaction that was sent there fails at once with
+    /// a transport error (RFC 3261 §8.1.3.1) instead of waiting for Timer B or F.
+    pub fn handle_connection_failed(
+        &mut self,
+        transport: crate::transport::Transport,
+        addr: std::net::SocketAddr,
+    ) {
+        let mut failed: Vec<TransactionId> = self
+            .txs
+            .iter()
+            .filter(|(_, t)| {
+                t.client_key.is_some() && t.peer.transport == transport && t.peer.addr == addr
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        failed.sort_by_key(|id| id.0);
+        for id in failed {
+            self.handle_transport_error(id);
+        }
+    }
+
     /// The transport failed to send for `tx`.
     pub fn handle_transport_error(&mut self, tx: TransactionId) {
         if self.txs.contains_key(&tx) {

@@ -567,6 +567,18 @@ impl UserAgent {
         }))
     }
 
+    /// A stream connection to `transport`/`addr` could not be made: what was sent there
+    /// fails now (a registration with 503 "transport error", a call ends).
+    pub fn handle_connection_failed(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        addr: SocketAddr,
+    ) {
+        self.tx.handle_connection_failed(transport, addr);
+        self.drain_tx(now);
+    }
+
     /// Gives the address of a host asked for with [`UaEvent::ResolveHost`], with the port
     /// of its SRV record when one was found; `None` when it could not be resolved (what
     /// waited for it fails).

@@ -466,6 +466,13 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                     engine.handle_sip(Instant::now(), peer, data);
                 }
                 ConnEvent::Closed { id } => io.remove_conn(id),
+                ConnEvent::ConnectFailed { id } => {
+                    let target = io.by_addr.iter().find(|(_, v)| **v == id).map(|(k, _)| *k);
+                    io.remove_conn(id);
+                    if let Some((transport, addr)) = target {
+                        engine.handle_connection_failed(Instant::now(), transport, addr);
+                    }
+                }
             },
             Some(p) = rtp_rx.recv() => {
                 let now = Instant::now();

@@ -29,6 +29,10 @@ pub(crate) enum ConnEvent {
     Closed {
         id: ConnectionId,
     },
+    /// An outgoing connection could not be made (connect or TLS handshake failed).
+    ConnectFailed {
+        id: ConnectionId,
+    },
 }
 
 /// The loop's handle on a connection.
@@ -87,12 +91,12 @@ pub(crate) fn connect(
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::warn!(%to, error = %e, "{what} connect failed");
-                let _ = events.send(ConnEvent::Closed { id }).await;
+                let _ = events.send(ConnEvent::ConnectFailed { id }).await;
                 return;
             }
             Err(_) => {
                 tracing::warn!(%to, "{what} connect timed out");
-                let _ = events.send(ConnEvent::Closed { id }).await;
+                let _ = events.send(ConnEvent::ConnectFailed { id }).await;
                 return;
             }
         };
@@ -108,11 +112,11 @@ pub(crate) fn connect(
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(%to, error = %e, "TLS handshake failed");
-                        let _ = events.send(ConnEvent::Closed { id }).await;
+                        let _ = events.send(ConnEvent::ConnectFailed { id }).await;
                     }
                     Err(_) => {
                         tracing::warn!(%to, "TLS handshake timed out");
-                        let _ = events.send(ConnEvent::Closed { id }).await;
+                        let _ = events.send(ConnEvent::ConnectFailed { id }).await;
                     }
                 }
             }

@@ -831,3 +831,26 @@ fn a_registered_account_sends_keepalives_to_its_registrar_until_it_unregisters()
     h.at(60_000);
     assert!(keepalives(&mut h).iter().all(|(_, _, p)| p.len() > 4));
 }
+
+#[test]
+fn a_failed_connection_fails_the_registration_at_once_not_at_timer_f() {
+    let mut h = H::new(vec![account(Some("sip:127.0.0.1:5071;transport=tls"))]);
+    h.ua.register(h.now, AccountId(0)).unwrap();
+    let t = h.ua.poll_transmit().expect("REGISTER");
+    assert_eq!(t.to.transport, Transport::Tls);
+    h.events();
+    // Another address's failure changes nothing.
+    h.ua.handle_connection_failed(h.now, Transport::Tls, "127.0.0.1:9999".parse().unwrap());
+    assert!(h.events().is_empty());
+    h.ua.handle_connection_failed(h.now, Transport::Tls, t.to.addr);
+    assert!(
+        matches!(
+            h.events().as_slice(),
+            [UaEvent::Registration {
+                state: RegistrationState::Failed { code: 503, .. },
+                ..
+            }]
+        ),
+        "the registration fails now with 503"
+    );
+}
