@@ -134,3 +134,60 @@ fn quit_hangs_up_and_exits_cleanly() {
     );
     assert!(gw.log_text().contains("Quit."));
 }
+
+/// `hasip menu check` and `hasip menu simulate`, the real binary, on every menu and
+/// incoming-call file in `examples/`: each is valid, and a simulated call (a key press,
+/// then silence) runs through it to a hang-up.
+#[test]
+fn menu_check_and_simulate_run_on_every_example() {
+    let dir = hasip_tests::workspace_root().join("examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    for f in &files {
+        let out = std::process::Command::new(hasip_tests::gateway::binary())
+            .args(["menu", "check"])
+            .arg(f)
+            .output()
+            .expect("run hasip menu check");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {text}{}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("is valid"), "{}: {text}", f.display());
+        let out = std::process::Command::new(hasip_tests::gateway::binary())
+            .args(["menu", "simulate"])
+            .arg(f)
+            .args(["--digits", "1", "--timeout-after", "400"])
+            .output()
+            .expect("run hasip menu simulate");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {text}", f.display());
+        assert!(
+            text.contains("call established")
+                && (text.contains("hang up") || text.contains("caller hangs up")),
+            "{}: {text}",
+            f.display()
+        );
+    }
+    // A broken file is refused with exit code 2 and the position of the fault.
+    let bad = std::env::temp_dir().join(format!("hasip-bad-menu-{}.yaml", std::process::id()));
+    std::fs::write(&bad, "menu:\n  post_action: hangupp\n").expect("write");
+    let out = std::process::Command::new(hasip_tests::gateway::binary())
+        .args(["menu", "check"])
+        .arg(&bad)
+        .output()
+        .expect("run hasip menu check");
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":2:") && err.contains("hangupp"), "{err}");
+}

@@ -138,7 +138,8 @@ fn menu(command: MenuCommand) -> ExitCode {
     let tree = MenuTree::from_option(menu_file.menu());
     match command {
         MenuCommand::Check { .. } => {
-            println!("{name}: {} is valid", menu_file.kind());
+            use std::fmt::Write as _;
+            let mut out = format!("{name}: {} is valid\n", menu_file.kind());
             if let MenuFile::Incoming(f) = &menu_file {
                 let list = |l: &[hasip_menu::NumberPattern]| {
                     l.iter()
@@ -147,20 +148,21 @@ fn menu(command: MenuCommand) -> ExitCode {
                         .join(", ")
                 };
                 if !f.allowed_numbers.is_empty() {
-                    println!("allowed_numbers: {}", list(&f.allowed_numbers));
+                    let _ = writeln!(out, "allowed_numbers: {}", list(&f.allowed_numbers));
                 }
                 if !f.blocked_numbers.is_empty() {
-                    println!("blocked_numbers: {}", list(&f.blocked_numbers));
+                    let _ = writeln!(out, "blocked_numbers: {}", list(&f.blocked_numbers));
                 }
-                println!("answer_after: {}s", f.answer_after.as_secs_f64());
+                let _ = writeln!(out, "answer_after: {}s", f.answer_after.as_secs_f64());
                 for (event, id) in &f.webhook_to_call {
-                    println!("webhook_to_call: {event} -> {id}");
+                    let _ = writeln!(out, "webhook_to_call: {event} -> {id}");
                 }
             }
             if menu_file.menu().is_none() {
-                println!("(no menu: the standard menu)");
+                out.push_str("(no menu: the standard menu)\n");
             }
-            print!("{}", tree.render());
+            out.push_str(&tree.render());
+            emit(&out);
             ExitCode::SUCCESS
         }
         MenuCommand::Simulate {
@@ -195,11 +197,21 @@ fn menu(command: MenuCommand) -> ExitCode {
                 barge_in,
                 ..SimOptions::default()
             };
-            print!(
-                "{}",
-                simulate(Instant::now(), Arc::new(tree), &steps, after, options)
-            );
+            emit(&simulate(
+                Instant::now(),
+                Arc::new(tree),
+                &steps,
+                after,
+                options,
+            ));
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
