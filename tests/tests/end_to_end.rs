@@ -476,12 +476,12 @@ fn the_first_prompt_is_fetched_while_the_phone_rings_so_it_starts_at_pick_up() {
     require(&["baresip"]);
     let dir = WorkDir::new("e2e-prefetch");
     let ha = HomeAssistant::start(&dir);
-    // An incoming-call file that lets the phone ring 2 s, then greets the caller; the TTS
+    // An incoming-call file that lets the phone ring 3 s, then greets the caller; the TTS
     // engine takes 1.5 s to answer (the test engine's "slow" voice).
     let file = dir.file("incoming.yaml");
     std::fs::write(
         &file,
-        "answer_after: 2\nmenu:\n  message: Welcome home\n  post_action: hangup\n",
+        "answer_after: 3\nmenu:\n  message: Welcome home\n  post_action: hangup\n",
     )
     .unwrap();
     let mut sip = direct("accept");
