@@ -53,6 +53,23 @@ fn gateway(dir: &WorkDir, ha: &HomeAssistant, sip: Value, extra: Value) -> Gatew
     )
 }
 
+/// `phone` calls the gateway directly, as an intercom does.
+fn ring_gateway(phone: &Baresip, gw: &Gateway) {
+    let r = phone
+        .command("dial", &format!("sip:hasip@{}", gw.sip))
+        .expect("dial response");
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+/// The gateway dials `phone` at `number` (stdin), and Home Assistant hears it answered.
+fn dial_and_wait(gw: &mut Gateway, ha: &HomeAssistant, phone: &Baresip, number: &str) {
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    phone
+        .wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("the phone answered");
+    wait_webhook(ha, "call_established");
+}
+
 /// The events Home Assistant received on the global webhook, in order.
 fn received(ha: &HomeAssistant) -> Vec<Value> {
     ha.webhooks()
@@ -322,11 +339,7 @@ fn listen_mode_rings_until_an_mqtt_answer_picks_the_call_up() {
     );
     assert!(gw.wait_log("MQTT: connected", WAIT), "{}", gw.log_text());
     let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
-    assert_eq!(
-        door.command("dial", &format!("sip:hasip@{}", gw.sip))
-            .expect("dial")["ok"],
-        true
-    );
+    ring_gateway(&door, &gw);
     let ring = wait_webhook(&ha, "incoming_call");
     assert_eq!(ring["parsed_caller"], "door");
     assert!(
@@ -365,11 +378,7 @@ fn the_doorbell_flow_rings_answers_opens_the_door_and_hangs_up() {
     let mut gw = gateway(&dir, &ha, direct("listen"), json!({}));
     let door = Baresip::start(&dir, &BaresipOptions::direct("intercom"));
     // Somebody rings: the intercom calls the gateway directly (no registrar).
-    assert_eq!(
-        door.command("dial", &format!("sip:hasip@{}", gw.sip))
-            .expect("dial")["ok"],
-        true
-    );
+    ring_gateway(&door, &gw);
     let ring = wait_webhook(&ha, "incoming_call");
     let id = ring["internal_id"]
         .as_str()
@@ -436,10 +445,7 @@ fn transfer_moves_the_call_to_another_phone() {
     let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
     let carol = Baresip::start(&dir, &BaresipOptions::direct("carol"));
     let number = format!("sip:bob@{}", bob.sip);
-    gw.command(&json!({"command": "dial", "number": number}).to_string());
-    bob.wait_event("CALL_ESTABLISHED", WAIT)
-        .expect("bob answered");
-    wait_webhook(&ha, "call_established");
+    dial_and_wait(&mut gw, &ha, &bob, &number);
     gw.command(
         &json!({"command": "transfer", "number": number,
                 "transfer_to": format!("sip:carol@{}", carol.sip)})
@@ -493,11 +499,7 @@ fn the_first_prompt_is_fetched_while_the_phone_rings_so_it_starts_at_pick_up() {
         json!({"tts": {"engine_id": ENGINE, "language": "en", "voice": "slow"}}),
     );
     let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
-    assert_eq!(
-        door.command("dial", &format!("sip:hasip@{}", gw.sip))
-            .expect("dial")["ok"],
-        true
-    );
+    ring_gateway(&door, &gw);
     door.wait_event("CALL_ESTABLISHED", WAIT)
         .expect("answered after answer_after");
     door.wait_event("CALL_CLOSED", WAIT)
@@ -557,11 +559,7 @@ fn ha_sip_5_5_sensors_follow_registration_and_calls() {
     );
     // A call: the account sensor is true while it lasts, with the caller.
     let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
-    assert_eq!(
-        door.command("dial", &format!("sip:hasip@{}", gw.sip))
-            .expect("dial")["ok"],
-        true
-    );
+    ring_gateway(&door, &gw);
     door.wait_event("CALL_ESTABLISHED", WAIT).expect("answered");
     let busy = wait_state(&ha, "sensor.door_phone_account_1", "true");
     assert_eq!(busy["attributes"]["parsed_caller"], "door", "{busy}");
@@ -655,11 +653,10 @@ fn a_pin_protected_incoming_call_file_lets_the_right_pin_in_and_the_wrong_caller
     let mut sip = direct("accept");
     sip["incoming_call_file"] = json!(file.to_string_lossy());
     let gw = gateway(&dir, &ha, sip, json!({}));
-    let target = format!("sip:hasip@{}", gw.sip);
 
     // door1 (allowed by 'door{?}'): a wrong PIN, the retry prompt, then the right PIN.
     let door = Baresip::start(&dir, &BaresipOptions::direct("door1"));
-    assert_eq!(door.command("dial", &target).expect("dial")["ok"], true);
+    ring_gateway(&door, &gw);
     door.wait_event("CALL_ESTABLISHED", WAIT)
         .expect("an allowed caller is answered");
     for d in ["9", "9", "9", "9"] {
@@ -704,7 +701,7 @@ fn a_pin_protected_incoming_call_file_lets_the_right_pin_in_and_the_wrong_caller
 
     // frontdoor (allowed by 'frontdoor{*}'): says nothing, the timeout branch says goodbye.
     let front = Baresip::start(&dir, &BaresipOptions::direct("frontdoor"));
-    assert_eq!(front.command("dial", &target).expect("dial")["ok"], true);
+    ring_gateway(&front, &gw);
     front
         .wait_event("CALL_ESTABLISHED", WAIT)
         .expect("answered");
@@ -728,7 +725,7 @@ fn a_pin_protected_incoming_call_file_lets_the_right_pin_in_and_the_wrong_caller
         .filter(|e| e["event"] == "incoming_call")
         .count();
     let stranger = Baresip::start(&dir, &BaresipOptions::direct("doorman"));
-    assert_eq!(stranger.command("dial", &target).expect("dial")["ok"], true);
+    ring_gateway(&stranger, &gw);
     assert!(
         wait_for(WAIT, Duration::from_millis(20), || (received(&ha)
             .iter()
@@ -756,10 +753,7 @@ fn send_dtmf_over_sip_info_and_stop_playback_reach_the_phone() {
     let mut gw = gateway(&dir, &ha, direct("listen"), json!({}));
     let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
     let number = format!("sip:bob@{}", bob.sip);
-    gw.command(&json!({"command": "dial", "number": number}).to_string());
-    bob.wait_event("CALL_ESTABLISHED", WAIT)
-        .expect("bob answered");
-    wait_webhook(&ha, "call_established");
+    dial_and_wait(&mut gw, &ha, &bob, &number);
     gw.command(
         &json!({"command": "send_dtmf", "number": number, "digits": "7", "method": "sip_info"})
             .to_string(),

@@ -42,6 +42,31 @@ fn registered(k: &Kamailio, transport: &str, password: &str, answer_mode: &str) 
     })
 }
 
+/// sipp, as an anonymous trunk, calls the gateway's AOR at kamailio: kamailio routes it to
+/// the registered gateway, which answers; sipp hangs up.
+fn routed_call_reaches_the_gateway(dir: &WorkDir, k: &Kamailio, gw: &Gateway) {
+    let run = sipp::run(
+        dir,
+        "via-kamailio",
+        include_str!("../sipp/uac_call_routed.xml"),
+        k.sip,
+        Transport::Udp,
+        WAIT,
+    );
+    assert!(run.passed(), "sipp: {:?}", run.received);
+    assert!(
+        k.log_text().contains("ROUTE INVITE door -> hasip"),
+        "{}",
+        k.log_text()
+    );
+    let est = gw
+        .wait_event("call_established", WAIT)
+        .expect("call_established");
+    assert_eq!(est["parsed_caller"], "door");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+}
+
 #[test]
 fn registers_over_udp_and_tcp_and_unregisters_at_shutdown() {
     require_peers();
@@ -119,26 +144,7 @@ fn kamailio_routes_a_call_to_the_registered_gateway() {
     let gw = Gateway::start_with(&dir, Some(&registered(&k, "udp", "secret", "accept")), &[]);
     assert!(gw.wait_log("registered account=1", WAIT));
     // An anonymous trunk (From user unknown to kamailio) calls the gateway's AOR.
-    let run = sipp::run(
-        &dir,
-        "via-kamailio",
-        include_str!("../sipp/uac_call_routed.xml"),
-        k.sip,
-        Transport::Udp,
-        WAIT,
-    );
-    assert!(run.passed(), "sipp: {:?}", run.received);
-    assert!(
-        k.log_text().contains("ROUTE INVITE door -> hasip"),
-        "{}",
-        k.log_text()
-    );
-    let est = gw
-        .wait_event("call_established", WAIT)
-        .expect("call_established");
-    assert_eq!(est["parsed_caller"], "door");
-    gw.wait_event("call_disconnected", WAIT)
-        .expect("call_disconnected");
+    routed_call_reaches_the_gateway(&dir, &k, &gw);
 }
 
 #[test]
@@ -236,21 +242,7 @@ fn registers_and_takes_calls_over_tls_checking_the_certificate() {
         k.log_text()
     );
     // A call routed by kamailio to the gateway comes back over the TLS connection.
-    let run = sipp::run(
-        &dir,
-        "via-kamailio",
-        include_str!("../sipp/uac_call_routed.xml"),
-        k.sip,
-        Transport::Udp,
-        WAIT,
-    );
-    assert!(run.passed(), "sipp: {:?}", run.received);
-    let est = gw
-        .wait_event("call_established", WAIT)
-        .expect("call_established over TLS");
-    assert_eq!(est["parsed_caller"], "door");
-    gw.wait_event("call_disconnected", WAIT)
-        .expect("call_disconnected");
+    routed_call_reaches_the_gateway(&dir, &k, &gw);
 }
 
 #[test]
