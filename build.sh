@@ -22,6 +22,7 @@ TEST_PACKAGES=(
   libspandsp-dev               # tests/dtmf-yardstick: the in-band DTMF yardstick
   procps iproute2 openssl ca-certificates  # kill/ps, ss, certificates, system roots
   dnsmasq-base                 # a DNS server with SRV records for the registrar tests
+  coturn                       # turnserver --stun-only: the STUN server
   # Home Assistant Core (tests/src/ha.rs): a venv made on first use under target/ha-peer
   # (pip install of tests/peers/ha/requirements.lock from PyPI, 80-200 s once per machine);
   # ffmpeg is what Home Assistant converts TTS audio with.

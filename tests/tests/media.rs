@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hasip_tests::audio::{self, read_wav, sox};
+use hasip_tests::audio::{self, Wav, read_wav, sox};
 use hasip_tests::baresip::{Baresip, BaresipOptions};
 use hasip_tests::gateway::Gateway;
 use hasip_tests::sipp::{self, Transport};
@@ -338,11 +338,12 @@ fn send_dtmf_rfc2833_and_in_band_reach_baresip() {
     assert_eq!(found, "26*", "in-band digits in what bob heard");
 }
 
-#[test]
-fn a_recording_holds_both_sides_of_a_baresip_call() {
+/// Dials bob (who says the speech fixture), records the call while a 4 s 440 Hz prompt
+/// plays, hangs up, checks the recording events, and returns the recording.
+fn record_a_baresip_call(name: &str, options: &Value) -> Wav {
     require(&["baresip", "sox"]);
-    let dir = WorkDir::new("media-recording");
-    let mut gw = Gateway::start_with(&dir, Some(&options()), &[]);
+    let dir = WorkDir::new(name);
+    let mut gw = Gateway::start_with(&dir, Some(options), &[]);
     let mut o = BaresipOptions::direct("bob");
     o.source = Some(fixture("speech_8k.wav"));
     let bob = Baresip::start(&dir, &o);
@@ -380,7 +381,22 @@ fn a_recording_holds_both_sides_of_a_baresip_call() {
         stop.is_some() && stop < end,
         "recording_stopped before call_disconnected: {names:?}"
     );
-    let w = read_wav(&rec);
+    read_wav(&rec)
+}
+
+/// The stretches of `samples` louder than -26 dBFS, as seconds.
+fn loud_part(samples: &[i16]) -> Vec<i16> {
+    samples
+        .chunks(80)
+        .filter(|b| audio::rms(b) > 0.05)
+        .flatten()
+        .copied()
+        .collect()
+}
+
+#[test]
+fn a_recording_holds_both_sides_of_a_baresip_call() {
+    let w = record_a_baresip_call("media-recording", &options());
     assert_eq!(
         (w.rate, w.channels.len()),
         (8000, 2),
@@ -390,12 +406,7 @@ fn a_recording_holds_both_sides_of_a_baresip_call() {
     // Left: what bob said (his source is the speech fixture).
     assert_heard_in(&samples_8k(&fixture("speech_8k.wav")), remote);
     // Right: our prompt, a 440 Hz tone, and nothing of bob's speech.
-    let loud: Vec<i16> = local
-        .chunks(80)
-        .filter(|b| audio::rms(b) > 0.05)
-        .flatten()
-        .copied()
-        .collect();
+    let loud = loud_part(local);
     assert!(
         loud.len() as f64 / 8000.0 > 3.9,
         "the prompt is on the right: {} s",
@@ -405,6 +416,53 @@ fn a_recording_holds_both_sides_of_a_baresip_call() {
         audio::tone_share(&loud, 8000, 440.0) > 0.9,
         "right is the 440 Hz prompt"
     );
+}
+
+#[test]
+fn recording_channels_mono_mixes_both_sides_into_one_channel() {
+    let mut o = options();
+    o["sip_global"]["global_options"] = json!("--recording-channels mono");
+    let w = record_a_baresip_call("media-recording-mono", &o);
+    assert_eq!(
+        (w.rate, w.channels.len()),
+        (8000, 1),
+        "mono at the codec rate"
+    );
+    let mixed = &w.channels[0];
+    // Both sides are in the one channel: the 440 Hz prompt for 4 s ...
+    let loud = loud_part(mixed);
+    assert!(
+        loud.len() as f64 / 8000.0 > 3.9,
+        "the prompt is in the mix: {} s",
+        loud.len() as f64 / 8000.0
+    );
+    assert!(
+        audio::tone_share(&loud, 8000, 440.0) > 0.5,
+        "the 440 Hz prompt is in the mix"
+    );
+    // ... and bob's speech, found once the prompt's tone is notched out.
+    assert_heard_in(
+        &samples_8k(&fixture("speech_8k.wav")),
+        &notch(mixed, 8000, 440.0),
+    );
+}
+
+/// `s` through a narrow (Q = 8) biquad notch at `freq`: removes a steady tone, keeps speech.
+fn notch(s: &[i16], rate: u32, freq: f64) -> Vec<i16> {
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+    let alpha = w.sin() / (2.0 * 8.0);
+    let a0 = 1.0 + alpha;
+    let (b0, b1, b2) = (1.0 / a0, -2.0 * w.cos() / a0, 1.0 / a0);
+    let (a1, a2) = (-2.0 * w.cos() / a0, (1.0 - alpha) / a0);
+    let (mut x1, mut x2, mut y1, mut y2) = (0.0, 0.0, 0.0, 0.0);
+    s.iter()
+        .map(|&x| {
+            let x = f64::from(x);
+            let y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+            (x2, x1, y2, y1) = (x1, x, y1, y);
+            y.clamp(-32768.0, 32767.0) as i16
+        })
+        .collect()
 }
 
 fn assert_heard_in(reference: &[i16], got: &[i16]) {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use hasip_engine::{Command, DtmfMethod, Event, EventKind, PlaybackKind};
+use hasip_engine::{Command, DtmfMethod, Event, EventKind, PlaybackKind, RecordingChannels};
 use serde_json::{Map, Value};
 
 pub mod mqtt;
@@ -158,6 +158,25 @@ fn flag(obj: &Map<String, Value>, name: &str) -> bool {
         Some(Value::Array(a)) => !a.is_empty(),
         Some(Value::Object(o)) => !o.is_empty(),
     }
+}
+
+/// `channels` of `start_recording` (ha-sip-rs addition): `stereo` (remote left, ours
+/// right) or `mono` (both mixed); absent: the gateway's `--recording-channels`.
+fn recording_channels(obj: &Map<String, Value>) -> Result<Option<RecordingChannels>, BusError> {
+    let text = match obj.get("channels") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            return Err(BusError(format!(
+                "channels: expected \"stereo\" or \"mono\", got {}",
+                kind(other)
+            )));
+        }
+    };
+    RecordingChannels::parse(&text)
+        .map(Some)
+        .ok_or_else(|| BusError(format!("channels: {text:?} is not \"stereo\" or \"mono\"")))
 }
 
 /// `post_action` of play commands: only `hangup` does something (spec §3.4.8).
@@ -309,6 +328,7 @@ pub fn parse_command(value: &Value) -> Result<Request, BusError> {
         "start_recording" => Command::StartRecording {
             number: required_number(obj)?,
             recording_file: required_str(obj, "recording_file")?,
+            channels: recording_channels(obj)?,
         },
         "stop_recording" => Command::StopRecording {
             number: required_number(obj)?,
@@ -554,6 +574,34 @@ mod tests {
                 .unwrap_err()
                 .0
                 .starts_with("domain, service")
+        );
+    }
+
+    #[test]
+    fn start_recording_takes_stereo_or_mono_and_names_a_bad_value() {
+        let channels = |line: &str| match parse_line(line) {
+            Ok(Request::Engine(Command::StartRecording { channels, .. })) => Ok(channels),
+            Ok(Request::Engine(other)) => panic!("{other:?}"),
+            Err(e) => Err(e.0),
+        };
+        let base = r#"{"command":"start_recording","number":"x","recording_file":"/media/r.wav""#;
+        assert_eq!(channels(&format!("{base}}}")), Ok(None));
+        assert_eq!(
+            channels(&format!(r#"{base},"channels":"Mono"}}"#)),
+            Ok(Some(RecordingChannels::Mono))
+        );
+        assert_eq!(
+            channels(&format!(r#"{base},"channels":2}}"#)),
+            Ok(Some(RecordingChannels::Stereo))
+        );
+        assert_eq!(
+            channels(&format!(r#"{base},"channels":"quad"}}"#)),
+            Err(r#"channels: "quad" is not "stereo" or "mono""#.to_owned())
+        );
+        assert!(
+            channels(&format!(r#"{base},"channels":[1]}}"#))
+                .unwrap_err()
+                .starts_with("channels: expected")
         );
     }
 

@@ -90,6 +90,30 @@ pub struct Config {
     pub tts_language: String,
     /// Report (log) a call whose remote sends no RTP for this long.
     pub no_media_timeout: Option<Duration>,
+    /// How recordings are written when `start_recording` does not say.
+    pub recording_channels: RecordingChannels,
+}
+
+/// The channel layout of a call recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordingChannels {
+    /// Two channels: the remote party left, the gateway's side right.
+    #[default]
+    Stereo,
+    /// One channel: both sides mixed.
+    Mono,
+}
+
+impl RecordingChannels {
+    /// Reads `stereo`/`2` or `mono`/`1` (any case).
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "stereo" | "2" => Some(Self::Stereo),
+            "mono" | "1" => Some(Self::Mono),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -103,6 +127,7 @@ impl Default for Config {
             incoming_ring_timeout: Duration::from_secs(300),
             tts_language: "en".to_owned(),
             no_media_timeout: Some(Duration::from_secs(30)),
+            recording_channels: RecordingChannels::Stereo,
         }
     }
 }
@@ -235,6 +260,8 @@ pub enum Command {
         number: String,
         /// Absolute path.
         recording_file: String,
+        /// Stereo or mono; `None`: [`Config::recording_channels`].
+        channels: Option<RecordingChannels>,
     },
     /// Stop recording.
     StopRecording {
@@ -470,6 +497,8 @@ pub enum Output {
         path: String,
         /// Sample rate of the frames.
         rate: u32,
+        /// Stereo (remote left, local right) or both sides mixed.
+        channels: RecordingChannels,
     },
     /// Finish and close `call`'s recording file.
     StopRecording {
@@ -934,10 +963,17 @@ impl Engine {
 
     fn local_sdp(&mut self, key: CallKey, direction: Direction) -> Option<sdp::Local> {
         let c = self.calls.get_mut(&key)?;
-        let port = c.rtp?.port();
+        let rtp = c.rtp?;
         c.session_version += 1;
+        // The shell reports the socket's address, or the public one STUN found; a wildcard
+        // bind is advertised as `media_ip`.
+        let ip = if rtp.ip().is_unspecified() {
+            self.config.media_ip
+        } else {
+            rtp.ip()
+        };
         Some(sdp::Local {
-            addr: SocketAddr::new(self.config.media_ip, port),
+            addr: SocketAddr::new(ip, rtp.port()),
             codecs: self.config.codecs.clone(),
             session_id: self.seed ^ key.0,
             version: c.session_version,

@@ -19,7 +19,9 @@ use hasip_media::{
 use hasip_menu::PlaybackEnd;
 use hasip_sip::sdp::{Codec, Direction, Negotiated};
 
-use crate::{CallKey, CommandError, DtmfMethod, Engine, EventKind, Output, Phase};
+use crate::{
+    CallKey, CommandError, DtmfMethod, Engine, EventKind, Output, Phase, RecordingChannels,
+};
 
 /// Where the engine's media goes: the shell's sockets and recording files.
 pub trait MediaIo {
@@ -34,7 +36,7 @@ pub trait MediaIo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Recording {
     /// Asked for before the call had media: starts when media does (ha-sip §3.4.11).
-    Pending(String),
+    Pending(String, RecordingChannels),
     /// The shell is opening the file.
     Opening(String),
     /// Frames go to the file.
@@ -44,7 +46,7 @@ pub(crate) enum Recording {
 impl Recording {
     pub(crate) fn path(&self) -> &str {
         match self {
-            Self::Pending(p) | Self::Opening(p) | Self::Running(p) => p,
+            Self::Pending(p, _) | Self::Opening(p) | Self::Running(p) => p,
         }
     }
 }
@@ -138,7 +140,7 @@ impl Engine {
         // A recording asked for before media starts now (ha-sip §3.4.11).
         if let Some(c) = self.calls.get_mut(&key)
             && c.media.is_some()
-            && let Some(super::Recording::Pending(path)) = c.recording.clone()
+            && let Some(super::Recording::Pending(path, channels)) = c.recording.clone()
         {
             c.recording = Some(super::Recording::Opening(path.clone()));
             let rate = c.rate;
@@ -146,6 +148,7 @@ impl Engine {
                 call: key,
                 path,
                 rate,
+                channels,
             });
         }
     }
@@ -443,7 +446,9 @@ impl Engine {
         key: CallKey,
         number: &str,
         path: String,
+        channels: Option<RecordingChannels>,
     ) -> Result<(), CommandError> {
+        let channels = channels.unwrap_or(self.config.recording_channels);
         let c = self
             .calls
             .get_mut(&key)
@@ -454,7 +459,7 @@ impl Engine {
         }
         if c.media.is_none() {
             tracing::info!(call = key.0, file = %path, "Recording will start once media is available");
-            c.recording = Some(super::Recording::Pending(path));
+            c.recording = Some(super::Recording::Pending(path, channels));
             return Ok(());
         }
         c.recording = Some(super::Recording::Opening(path.clone()));
@@ -463,6 +468,7 @@ impl Engine {
             call: key,
             path,
             rate,
+            channels,
         });
         Ok(())
     }
@@ -511,7 +517,7 @@ impl Engine {
             m.set_tap(bridged);
         }
         match r {
-            super::Recording::Pending(_) => {}
+            super::Recording::Pending(..) => {}
             super::Recording::Opening(_) => {
                 self.outputs.push_back(Output::StopRecording { call: key });
             }

@@ -419,6 +419,7 @@ impl Engine {
             Command::StartRecording {
                 number,
                 recording_file,
+                channels,
             } => {
                 let key = self.find_from(from_call, &number)?;
                 if !recording_file.starts_with('/') {
@@ -426,7 +427,7 @@ impl Engine {
                         "recording_file: {recording_file:?} must be an absolute path"
                     )));
                 }
-                self.media_start_recording(key, &number, recording_file)
+                self.media_start_recording(key, &number, recording_file, channels)
             }
             Command::StopRecording { number } => {
                 let key = self.find_from(from_call, &number)?;

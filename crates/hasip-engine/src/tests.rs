@@ -694,3 +694,47 @@ fn media_ticks_on_a_drift_free_grid_and_rfc4733_digits_reach_the_menu() {
         "no media tick after the last call: {next:?}"
     );
 }
+
+#[test]
+fn start_recording_asks_for_the_commanded_channels_or_the_configured_default() {
+    let mut h = H::new(vec![account(AnswerMode::Accept, 0)]);
+    h.e.config.recording_channels = RecordingChannels::Mono;
+    h.recv(&invite());
+    h.other.clear();
+    let mut asked = Vec::new();
+    for (path, channels) in [
+        ("/r/default.wav", None),
+        ("/r/stereo.wav", Some(RecordingChannels::Stereo)),
+    ] {
+        h.e.handle_command(
+            h.now,
+            Command::StartRecording {
+                number: "door".into(),
+                recording_file: path.into(),
+                channels,
+            },
+        )
+        .unwrap();
+        h.drain();
+        for o in h.other.drain(..) {
+            if let Output::StartRecording {
+                call,
+                path,
+                channels,
+                ..
+            } = o
+            {
+                h.e.handle_recording_opened(h.now, call, Ok(()));
+                assert!(h.e.media_stop_recording(call));
+                asked.push((path, channels));
+            }
+        }
+    }
+    assert_eq!(
+        asked,
+        vec![
+            ("/r/default.wav".to_owned(), RecordingChannels::Mono),
+            ("/r/stereo.wav".to_owned(), RecordingChannels::Stereo)
+        ]
+    );
+}

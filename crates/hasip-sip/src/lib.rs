@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod message;
 pub mod rng;
 pub mod sdp;
+pub mod stun;
 pub mod transaction;
 pub mod transport;
 pub mod ua;

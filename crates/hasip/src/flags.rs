@@ -52,6 +52,9 @@ pub struct GlobalFlags {
     /// `--codecs LIST` (ha-sip-rs addition): the codecs offered and accepted, in order of
     /// preference.
     pub codecs: Vec<hasip_sip::sdp::Codec>,
+    /// `--recording-channels stereo|mono` (ha-sip-rs addition, default stereo): how
+    /// `start_recording` writes a call when the command does not say.
+    pub recording_channels: hasip_engine::RecordingChannels,
 }
 
 /// The default codec preference: what ha-sip offered that is worth keeping, wideband
@@ -103,6 +106,7 @@ impl Default for GlobalFlags {
             tls_verify_server: true,
             rtp_ports: None,
             codecs: DEFAULT_CODECS.to_vec(),
+            recording_channels: hasip_engine::RecordingChannels::Stereo,
         }
     }
 }
@@ -172,6 +176,7 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("rtp-port-range", Kind::PortRange),
     ("codecs", Kind::Text),
     ("tls-verify-server", Kind::Bool),
+    ("recording-channels", Kind::Choice(&["stereo", "mono"])),
 ];
 
 const ACCOUNT: &[(&str, Kind)] = &[
@@ -273,8 +278,8 @@ fn parse_flags<'a>(
                 }
             }
             Kind::Choice(choices) => {
-                if choices.contains(&value) {
-                    V::Text(value.to_owned())
+                if let Some(c) = choices.iter().find(|c| c.eq_ignore_ascii_case(value)) {
+                    V::Text((*c).to_owned())
                 } else {
                     return Err(FlagError(format!(
                         "{field}: --{canonical} {value:?}; accepted: {}",
@@ -322,6 +327,10 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
             }
             "codecs" => g.codecs = parse_codecs(&as_text(v))?,
             "tls-verify-server" => g.tls_verify_server = as_bool(&v),
+            "recording-channels" => {
+                g.recording_channels =
+                    hasip_engine::RecordingChannels::parse(&as_text(v)).unwrap_or_default();
+            }
             _ => {}
         }
     }
@@ -412,6 +421,26 @@ mod tests {
     }
 
     #[test]
+    fn recording_channels_flag_is_stereo_by_default_and_names_a_bad_value() {
+        use hasip_engine::RecordingChannels;
+        assert_eq!(
+            parse_global("").unwrap().recording_channels,
+            RecordingChannels::Stereo
+        );
+        assert_eq!(
+            parse_global("--recording-channels=MONO")
+                .unwrap()
+                .recording_channels,
+            RecordingChannels::Mono
+        );
+        let e = parse_global("--recording-channels quad").unwrap_err().0;
+        assert!(
+            e.contains("--recording-channels") && e.contains("quad"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn both_spellings_last_wins_and_defaults() {
         let g =
             parse_global("--tls on --tls-port=5062 --udp disabled --tls off --tls yes").unwrap();
@@ -440,7 +469,7 @@ mod tests {
     fn errors_name_the_field_and_flag() {
         assert_eq!(
             parse_global("--tsl on").unwrap_err().0,
-            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server"
+            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server, --recording-channels"
         );
         assert!(
             parse_global("--tls Enabled")

@@ -13,5 +13,6 @@ mod rtp;
 mod sensors;
 pub mod shell;
 mod stdin;
+mod stun;
 mod tcp;
 mod tls;

@@ -86,8 +86,26 @@ pub(crate) fn open(
     range: Option<&RangeInclusive<u16>>,
     tx: mpsc::Sender<RtpIn>,
 ) -> std::io::Result<(SocketAddr, RtpSocket)> {
+    start(call, bind_for(call, ip, range)?, tx)
+}
+
+/// Binds the call's socket without receiving yet (a STUN binding runs on it first).
+pub(crate) fn bind_for(
+    call: CallKey,
+    ip: IpAddr,
+    range: Option<&RangeInclusive<u16>>,
+) -> std::io::Result<UdpSocket> {
     let start = u16::try_from(call.0.wrapping_mul(2) % 65_536).unwrap_or(0);
-    let sock = Arc::new(bind(ip, range, start)?);
+    bind(ip, range, start)
+}
+
+/// Starts the receive task of a socket [`bind_for`] made.
+pub(crate) fn start(
+    call: CallKey,
+    sock: UdpSocket,
+    tx: mpsc::Sender<RtpIn>,
+) -> std::io::Result<(SocketAddr, RtpSocket)> {
+    let sock = Arc::new(sock);
     let addr = sock.local_addr()?;
     let task = tokio::spawn(receive(call, Arc::clone(&sock), tx));
     Ok((addr, RtpSocket { sock, task }))
@@ -120,8 +138,13 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// Creates (or overwrites) `path` as a stereo WAV at `rate`: remote left, local right.
-    pub(crate) fn create(path: &str, rate: u32) -> Result<Self, String> {
+    /// Creates (or overwrites) `path` as a WAV at `rate`: stereo puts the remote party
+    /// left and our side right, mono mixes both.
+    pub(crate) fn create(
+        path: &str,
+        rate: u32,
+        channels: hasip_engine::RecordingChannels,
+    ) -> Result<Self, String> {
         let p = std::path::Path::new(path);
         if let Some(dir) = p.parent()
             && !dir.as_os_str().is_empty()
@@ -133,7 +156,11 @@ impl Recorder {
             ));
         }
         let file = File::create(p).map_err(|e| format!("cannot create {path}: {e}"))?;
-        let writer = WavWriter::new(BufWriter::new(file), rate, Layout::Stereo)
+        let layout = match channels {
+            hasip_engine::RecordingChannels::Stereo => Layout::Stereo,
+            hasip_engine::RecordingChannels::Mono => Layout::Mono,
+        };
+        let writer = WavWriter::new(BufWriter::new(file), rate, layout)
             .map_err(|e| format!("cannot write {path}: {e}"))?;
         Ok(Self {
             writer,

@@ -115,6 +115,33 @@ fn os_seed() -> u64 {
     h.finish()
 }
 
+/// A call's RTP socket after its STUN binding.
+struct StunBound {
+    call: CallKey,
+    sock: UdpSocket,
+    result: Result<SocketAddr, hasip_sip::stun::StunError>,
+}
+
+/// A STUN transaction id.
+fn transaction(rng: &mut hasip_sip::rng::Rng) -> [u8; 12] {
+    let mut id = [0u8; 12];
+    id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+    id[8..].copy_from_slice(&rng.next_u64().to_le_bytes()[..4]);
+    id
+}
+
+/// `--stun-server`, resolved; `None` (with a warning) when it cannot be.
+async fn stun_server(checked: &Checked) -> Option<SocketAddr> {
+    let text = checked.global.stun_server.as_deref()?;
+    match crate::stun::resolve(text).await {
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::warn!(error = %e, "STUN is off");
+            None
+        }
+    }
+}
+
 /// The address other hosts reach us at: the bind address, or for a wildcard bind the
 /// address of the interface that routes to `towards` (found with a connected UDP socket,
 /// which sends nothing).
@@ -169,6 +196,7 @@ fn engine_config(
         media_ip,
         accounts,
         codecs: checked.global.codecs.clone(),
+        recording_channels: checked.global.recording_channels,
         tts_language: if checked.options.tts.language.trim().is_empty() {
             "en".to_owned()
         } else {
@@ -199,6 +227,10 @@ struct Io {
     rtp: HashMap<CallKey, RtpSocket>,
     rtp_tx: mpsc::Sender<RtpIn>,
     rtp_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// The STUN server asked for each call's RTP address (`--use-stun-for-media`).
+    stun_media: Option<SocketAddr>,
+    stun_rng: hasip_sip::rng::Rng,
+    stun_tx: mpsc::Sender<StunBound>,
     /// RTP sockets released by the engine, closed after the next media drain (the last
     /// RTCP of the call still leaves through them).
     released: Vec<CallKey>,
@@ -345,9 +377,66 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             .and_then(|u| u.as_sip().and_then(|s| s.host.ip()))
     });
     let adv = advertised_ip(g.bind_address, towards);
+    for (number, _, f, _) in &checked.accounts {
+        if f.turn_server.is_some() {
+            tracing::warn!(
+                account = number,
+                "--turn-server is not supported yet and is ignored (STUN is)"
+            );
+        }
+    }
+    let stun_server = stun_server(&checked).await;
+    let uses_stun = |media: bool| {
+        checked.accounts.iter().any(|(_, _, f, _)| {
+            if media {
+                f.use_stun_for_media
+            } else {
+                f.use_stun_for_sip
+            }
+        })
+    };
+    let mut stun_rng = hasip_sip::rng::Rng::new(os_seed());
+    // One binding at start, on the SIP socket (or a spare one without UDP): its answer is
+    // the public SIP address, and a server that does not answer turns STUN off rather than
+    // delaying every call by the binding's timeout.
+    let mut strays = Vec::new();
+    let mut udp_public = None;
+    let mut stun_media = None;
+    if let Some(server) = stun_server {
+        let spare;
+        let sock = match udp.as_ref() {
+            Some(u) => u,
+            None => {
+                spare = UdpSocket::bind((g.bind_address, 0))
+                    .await
+                    .context("cannot bind a UDP socket for STUN")?;
+                &spare
+            }
+        };
+        let (result, early) =
+            crate::stun::mapped_address(sock, server, transaction(&mut stun_rng)).await;
+        strays = early;
+        match result {
+            Ok(a) => {
+                tracing::info!(%server, public = %a, "STUN: the SIP socket is seen as this address");
+                if udp.is_some() && uses_stun(false) {
+                    udp_public = Some(a);
+                }
+                if uses_stun(true) {
+                    stun_media = Some(server);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%server, error = %e, "STUN is off: the local addresses are used")
+            }
+        }
+    }
     let mut local = Vec::new();
     if udp.is_some() {
-        local.push((Transport::Udp, SocketAddr::new(adv, g.port)));
+        local.push((
+            Transport::Udp,
+            udp_public.unwrap_or(SocketAddr::new(adv, g.port)),
+        ));
     }
     if tcp_listener.is_some() {
         local.push((Transport::Tcp, SocketAddr::new(adv, g.port)));
@@ -387,6 +476,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             mqtt::Start::Pending(rx) => (None, Some(rx)),
         };
     let (resolve_tx, mut resolve_rx) = mpsc::channel::<Resolved>(64);
+    let (stun_tx, mut stun_rx) = mpsc::channel::<StunBound>(64);
     let name_servers = crate::dns::parse_servers(&g.name_server).map_err(anyhow::Error::msg)?;
     let mut io = Io {
         udp,
@@ -401,6 +491,9 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         rtp: HashMap::new(),
         rtp_tx,
         rtp_ports: checked.global.rtp_ports.clone(),
+        stun_media,
+        stun_rng,
+        stun_tx,
         released: Vec::new(),
         recorders: HashMap::new(),
         rtp_dropped: 0,
@@ -420,6 +513,14 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
 
     tracing::info!(%addr, advertised = %adv, udp = io.udp.is_some(), tcp = tcp_listener.is_some(), "SIP ready");
     engine.start(Instant::now());
+    for (data, from) in strays {
+        let peer = Peer {
+            transport: Transport::Udp,
+            addr: from,
+            connection: None,
+        };
+        engine.handle_sip(Instant::now(), peer, data);
+    }
     drain(&mut engine, &mut io).await;
     let mut buf = vec![0u8; 65_536];
     let mut shutdown_deadline: Option<tokio::time::Instant> = None;
@@ -483,6 +584,25 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                         Ok(p) => engine.handle_rtp(now, p.call, p.from, &p.data),
                         Err(_) => break,
                     }
+                }
+            }
+            Some(b) = stun_rx.recv() => {
+                let public = match b.result {
+                    Ok(a) => {
+                        tracing::info!(call = b.call.0, public = %a, "STUN: the RTP socket is seen as this address");
+                        Some(a)
+                    }
+                    Err(e) => {
+                        tracing::warn!(call = b.call.0, error = %e, "STUN: no public RTP address; using the local one");
+                        None
+                    }
+                };
+                match rtp::start(b.call, b.sock, io.rtp_tx.clone()) {
+                    Ok((local, sock)) => {
+                        io.rtp.insert(b.call, sock);
+                        engine.handle_rtp_bound(Instant::now(), b.call, Ok(public.unwrap_or(local)));
+                    }
+                    Err(e) => engine.handle_rtp_bound(Instant::now(), b.call, Err(e.to_string())),
                 }
             }
             Some(f) = audio_rx.recv() => {
@@ -636,6 +756,24 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
     while let Some(out) = engine.poll_output() {
         match out {
             Output::Transmit(t) => io.transmit(t).await,
+            Output::BindRtp { call } if io.stun_media.is_some() => {
+                match rtp::bind_for(call, io.bind_ip, io.rtp_ports.as_ref()) {
+                    Ok(sock) => {
+                        let (server, tx) = (io.stun_media, io.stun_tx.clone());
+                        let id = transaction(&mut io.stun_rng);
+                        tokio::spawn(async move {
+                            let result = match server {
+                                Some(server) => {
+                                    crate::stun::mapped_address(&sock, server, id).await.0
+                                }
+                                None => Err(hasip_sip::stun::StunError::Timeout),
+                            };
+                            let _ = tx.send(StunBound { call, sock, result }).await;
+                        });
+                    }
+                    Err(e) => engine.handle_rtp_bound(Instant::now(), call, Err(e.to_string())),
+                }
+            }
             Output::BindRtp { call } => {
                 let result = rtp::open(call, io.bind_ip, io.rtp_ports.as_ref(), io.rtp_tx.clone());
                 match result {
@@ -657,8 +795,13 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                     "media"
                 );
             }
-            Output::StartRecording { call, path, rate } => {
-                let result = Recorder::create(&path, rate).map(|r| {
+            Output::StartRecording {
+                call,
+                path,
+                rate,
+                channels,
+            } => {
+                let result = Recorder::create(&path, rate, channels).map(|r| {
                     tracing::info!(call = call.0, file = %path, "recording");
                     if let Some(old) = io.recorders.insert(call, r) {
                         old.finish();
