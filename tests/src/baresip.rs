@@ -34,6 +34,8 @@ pub struct BaresipOptions {
     /// Its codecs in order of preference (baresip's `audio_codecs`): any of `opus`,
     /// `g722`, `pcmu`, `pcma`. Default `pcmu,pcma`.
     pub codecs: &'static str,
+    /// The CA it trusts for TLS servers (`sip_cafile`).
+    pub cafile: Option<PathBuf>,
 }
 
 impl BaresipOptions {
@@ -47,6 +49,7 @@ impl BaresipOptions {
             auto_answer: true,
             source: None,
             codecs: "pcmu,pcma",
+            cafile: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl BaresipOptions {
             auto_answer: true,
             source: None,
             codecs: "pcmu,pcma",
+            cafile: None,
         }
     }
 }
@@ -161,10 +165,15 @@ audio_buffer\t\t20-160\nrtp_tos\t\t\t0\nrtp_ports\t\t{rtp}-{rtp_end}\nrtp_timeou
 jitter_buffer_delay\t1-10\nrtp_stats\t\tno\nsnd_path\t\t{rec}\nctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}\n\
 module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\n{wideband}module\t\t\taufile.so\nmodule\t\t\tsndfile.so\n\
 module_tmp\t\tuuid.so\nmodule_tmp\t\taccount.so\nmodule_app\t\tcontact.so\nmodule_app\t\tmenu.so\n\
-module_app\t\tctrl_tcp.so\n",
+module_app\t\tctrl_tcp.so\n{cafile}",
             src = source.display(),
             rec = rec.display(),
             rtp_end = rtp + 19,
+            cafile = opts
+                .cafile
+                .as_ref()
+                .map(|c| format!("sip_cafile\t\t{}\n", c.display()))
+                .unwrap_or_default(),
             wideband = ["g722", "opus"]
                 .iter()
                 .filter(|c| opts.codecs.contains(*c))

@@ -130,3 +130,74 @@ fn intercom_and_gateway_call_each_other_without_a_registrar() {
     door.wait_event_n("CALL_CLOSED", 2, WAIT)
         .expect("door: second call closed");
 }
+
+/// The options of a registrar-less gateway with a TLS listener on `tls_port`.
+fn tls_listener_options(dir: &WorkDir, tls_port: u16) -> Value {
+    let mut o = options(None, "accept");
+    o["sip_global"]["global_options"] = json!(format!(
+        "--tls enabled --tls-port {tls_port} --tls-cert {} --tls-key {}",
+        dir.file("server.crt").display(),
+        dir.file("server.key").display()
+    ));
+    o
+}
+
+#[test]
+fn an_intercom_calls_the_gateway_over_tls_and_the_gateway_hangs_up() {
+    require_peers();
+    let dir = WorkDir::new("baresip-tls-listener");
+    hasip_tests::certs::make(dir.path());
+    let tls_port = hasip_tests::ports::free_port();
+    let mut gw = Gateway::start_with(&dir, Some(&tls_listener_options(&dir, tls_port)), &[]);
+    assert!(
+        gw.wait_log("SIP TLS listener ready", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    let mut o = BaresipOptions::direct("door");
+    o.cafile = Some(dir.file("ca.crt"));
+    let door = Baresip::start(&dir, &o);
+    // Only TLS listens on this port: a call that gets through came over TLS.
+    let r = door
+        .command(
+            "dial",
+            &format!("sip:hasip@127.0.0.1:{tls_port};transport=tls"),
+        )
+        .expect("dial response");
+    assert_eq!(r["ok"], true, "{r}");
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("door: established over TLS");
+    let est = gw
+        .wait_event("call_established", WAIT)
+        .expect("gateway: established");
+    // The gateway's BYE reaches the intercom too (over TLS, as its Contact asks).
+    gw.command(&json!({"command": "hangup", "number": est["caller"]}).to_string());
+    door.wait_event("CALL_CLOSED", WAIT)
+        .expect("door: closed by the gateway's BYE");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("gateway: call_disconnected");
+}
+
+#[test]
+fn a_tls_certificate_that_cannot_be_read_stops_the_start_and_names_the_flag() {
+    let dir = WorkDir::new("tls-listener-bad-cert");
+    std::fs::write(dir.file("server.key"), "not a key").expect("write key");
+    let options = tls_listener_options(&dir, hasip_tests::ports::free_port());
+    let path = dir.file("options.json");
+    std::fs::write(&path, options.to_string()).expect("write options");
+    let out = std::process::Command::new(hasip_tests::gateway::binary())
+        .args(["--bind", "127.0.0.1", "--port"])
+        .arg(hasip_tests::ports::free_port().to_string())
+        .arg("--config")
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the gateway");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "it must not start: {text}");
+    assert!(
+        text.contains("--tls-cert") && text.contains("server.crt"),
+        "the error names the flag and the file: {text}"
+    );
+}

@@ -52,6 +52,11 @@ pub struct GlobalFlags {
     /// `--codecs LIST` (ha-sip-rs addition): the codecs offered and accepted, in order of
     /// preference.
     pub codecs: Vec<hasip_sip::sdp::Codec>,
+    /// `--tls-cert FILE` and `--tls-key FILE` (ha-sip-rs additions): the PEM certificate
+    /// chain and key of the TLS listener that `--tls enabled` opens on `--tls-port`.
+    pub tls_cert: Option<String>,
+    /// See `tls_cert`.
+    pub tls_key: Option<String>,
     /// `--recording-channels stereo|mono` (ha-sip-rs addition, default stereo): how
     /// `start_recording` writes a call when the command does not say.
     pub recording_channels: hasip_engine::RecordingChannels,
@@ -107,6 +112,8 @@ impl Default for GlobalFlags {
             rtp_ports: None,
             codecs: DEFAULT_CODECS.to_vec(),
             recording_channels: hasip_engine::RecordingChannels::Stereo,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -177,6 +184,8 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("codecs", Kind::Text),
     ("tls-verify-server", Kind::Bool),
     ("recording-channels", Kind::Choice(&["stereo", "mono"])),
+    ("tls-cert", Kind::Text),
+    ("tls-key", Kind::Text),
 ];
 
 const ACCOUNT: &[(&str, Kind)] = &[
@@ -327,6 +336,8 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
             }
             "codecs" => g.codecs = parse_codecs(&as_text(v))?,
             "tls-verify-server" => g.tls_verify_server = as_bool(&v),
+            "tls-cert" => g.tls_cert = Some(as_text(v)),
+            "tls-key" => g.tls_key = Some(as_text(v)),
             "recording-channels" => {
                 g.recording_channels =
                     hasip_engine::RecordingChannels::parse(&as_text(v)).unwrap_or_default();
@@ -469,7 +480,7 @@ mod tests {
     fn errors_name_the_field_and_flag() {
         assert_eq!(
             parse_global("--tsl on").unwrap_err().0,
-            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server, --recording-channels"
+            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server, --recording-channels, --tls-cert, --tls-key"
         );
         assert!(
             parse_global("--tls Enabled")

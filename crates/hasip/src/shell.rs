@@ -130,6 +130,31 @@ fn transaction(rng: &mut hasip_sip::rng::Rng) -> [u8; 12] {
     id
 }
 
+/// The TLS listener of `--tls enabled` on `--tls-port`, when `--tls-cert` and `--tls-key`
+/// give it a certificate; without them TLS stays client-only (logged).
+async fn tls_listener(
+    checked: &Checked,
+) -> anyhow::Result<Option<(TcpListener, tokio_rustls::TlsAcceptor)>> {
+    let g = &checked.global;
+    if !g.tls {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (g.tls_cert.as_deref(), g.tls_key.as_deref()) else {
+        tracing::warn!(
+            "--tls enabled without --tls-cert and --tls-key: no TLS listener; TLS works for \
+             connections the gateway opens"
+        );
+        return Ok(None);
+    };
+    let config = crate::tls::server_config(cert, key).map_err(anyhow::Error::msg)?;
+    let addr = SocketAddr::new(checked.options.sip_global.bind_address, g.tls_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind SIP TLS on {addr} (--tls-port)"))?;
+    tracing::info!(%addr, "SIP TLS listener ready");
+    Ok(Some((listener, tokio_rustls::TlsAcceptor::from(config))))
+}
+
 /// `--stun-server`, resolved; `None` (with a warning) when it cannot be.
 async fn stun_server(checked: &Checked) -> Option<SocketAddr> {
     let text = checked.global.stun_server.as_deref()?;
@@ -284,6 +309,21 @@ impl Io {
         id
     }
 
+    fn add_tls_conn(
+        &mut self,
+        stream: TcpStream,
+        from: SocketAddr,
+        acceptor: tokio_rustls::TlsAcceptor,
+    ) -> ConnectionId {
+        self.next_conn += 1;
+        let id = ConnectionId(self.next_conn);
+        let _ = stream.set_nodelay(true);
+        let conn = tcp::accept_tls(id, stream, from, acceptor, self.conn_tx.clone());
+        self.conns.insert(id, (Transport::Tls, conn));
+        self.by_addr.insert((Transport::Tls, from), id);
+        id
+    }
+
     fn remove_conn(&mut self, id: ConnectionId) {
         if let Some((_, c)) = self.conns.remove(&id) {
             c.close();
@@ -369,6 +409,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     } else {
         None
     };
+    let tls_listener = tls_listener(&checked).await?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
 
@@ -441,8 +482,8 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     if tcp_listener.is_some() {
         local.push((Transport::Tcp, SocketAddr::new(adv, g.port)));
     }
-    // TLS is outgoing only (no listener without a certificate): requests and calls come
-    // back over the connection we opened, as registrars route them (RFC 5626 style).
+    // Without a listener (no certificate given), requests and calls come back over the TLS
+    // connection we opened, as registrars route them (RFC 5626 style).
     local.push((
         Transport::Tls,
         SocketAddr::new(adv, checked.global.tls_port),
@@ -551,6 +592,15 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 }
                 // ICMP errors from earlier sends surface here on Linux; they are not fatal.
                 Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+            },
+            r = accept_tcp(tls_listener.as_ref().map(|(l, _)| l)) => match r {
+                Ok((stream, from)) => {
+                    if let Some((_, acceptor)) = &tls_listener {
+                        let id = io.add_tls_conn(stream, from, acceptor.clone());
+                        tracing::debug!(%from, conn = id.0, "TLS connection accepted");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "TLS accept failed"),
             },
             r = accept_tcp(tcp_listener.as_ref()) => match r {
                 Ok((stream, from)) => {

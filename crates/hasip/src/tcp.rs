@@ -71,6 +71,35 @@ pub(crate) fn spawn(
     ConnHandle { tx, task }
 }
 
+/// Serves a TLS connection a peer opened to our TLS listener, once the handshake is done
+/// (a failed or slow handshake closes it).
+pub(crate) fn accept_tls(
+    id: ConnectionId,
+    stream: TcpStream,
+    from: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    events: mpsc::Sender<ConnEvent>,
+) -> ConnHandle {
+    let (tx, rx) = mpsc::channel(256);
+    let task = tokio::spawn(async move {
+        match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => {
+                tracing::debug!(%from, "TLS connection accepted");
+                serve(id, s, from, events, rx).await;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%from, error = %e, "TLS handshake with a client failed");
+                let _ = events.send(ConnEvent::Closed { id }).await;
+            }
+            Err(_) => {
+                tracing::warn!(%from, "TLS handshake with a client timed out");
+                let _ = events.send(ConnEvent::Closed { id }).await;
+            }
+        }
+    });
+    ConnHandle { tx, task }
+}
+
 /// TLS for an outgoing connection: the client configuration and the name to check.
 pub(crate) type TlsTarget = (
     Arc<rustls::ClientConfig>,

@@ -1,13 +1,51 @@
-//! SIP over TLS, client side: rustls with the process's ring provider, the system's root
-//! certificates (`SSL_CERT_FILE` adds a private CA), and the server checked against the
-//! host name the connection was made for. `--tls-verify-server disabled` in
-//! `global_options` turns the check off for PBXs with self-signed certificates (logged).
+//! SIP over TLS with rustls and the process's ring provider.
+//!
+//! Client side: the system's root certificates (`SSL_CERT_FILE` adds a private CA), and
+//! the server checked against the host name the connection was made for.
+//! `--tls-verify-server disabled` in `global_options` turns the check off for PBXs with
+//! self-signed certificates (logged).
+//!
+//! Server side (the listener of `--tls enabled`): the certificate chain and key of
+//! `--tls-cert` and `--tls-key` (PEM); clients are not asked for certificates.
 
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+
+/// Builds the listener's configuration from PEM files.
+///
+/// # Errors
+/// A file that cannot be read or holds no certificate or key, or a key that does not fit
+/// the certificate; the message names the flag.
+pub(crate) fn server_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    hasip_ha::install_crypto_provider();
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("sip_global.global_options: --tls-cert {cert}: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "sip_global.global_options: --tls-cert {cert}: no certificate in the file"
+        ));
+    }
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("sip_global.global_options: --tls-key {key}: {e}"))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| {
+            format!("sip_global.global_options: --tls-cert {cert} and --tls-key {key}: {e}")
+        })?;
+    Ok(Arc::new(config))
+}
 
 /// Builds the client configuration once per process.
 ///
