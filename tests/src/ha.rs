@@ -44,6 +44,10 @@ pub struct HaOptions {
     /// returns). Default `http://127.0.0.1:<port>`; a test passes an unreachable one to
     /// check that the client does not depend on it.
     pub public_url: Option<String>,
+    /// Set up Home Assistant's own VoIP (Assist) integration with its SIP on this UDP port
+    /// (a config entry written before the start; its `voip-utils` comes with the lock).
+    /// Note that the integration binds the port on every interface, as it does for users.
+    pub voip_port: Option<u16>,
 }
 
 /// One webhook request as Home Assistant logged it.
@@ -101,6 +105,23 @@ impl HomeAssistant {
             .replace("__HA_PUBLIC_URL__", &public)
             .replace("__HA_PORT__", &port.to_string());
         std::fs::write(&yaml_path, yaml).unwrap_or_else(|e| panic!("write configuration: {e}"));
+        if let Some(voip) = opts.voip_port {
+            let storage = config.join(".storage");
+            std::fs::create_dir_all(&storage)
+                .unwrap_or_else(|e| panic!("create {}: {e}", storage.display()));
+            let entries = serde_json::json!({
+                "version": 1, "minor_version": 1, "key": "core.config_entries",
+                "data": {"entries": [{
+                    "entry_id": "hasiptestvoip", "version": 1, "minor_version": 1,
+                    "domain": "voip", "title": "Voice over IP", "data": {},
+                    "options": {"sip_port": voip},
+                    "pref_disable_new_entities": false, "pref_disable_polling": false,
+                    "source": "user", "unique_id": null, "disabled_by": null
+                }]}
+            });
+            std::fs::write(storage.join("core.config_entries"), entries.to_string())
+                .unwrap_or_else(|e| panic!("write the VoIP config entry: {e}"));
+        }
         let log = run.join("hass.log");
         dir.attach_log(log.clone());
         let mut ha = Self {
@@ -243,6 +264,23 @@ impl HomeAssistant {
     /// The file every webhook request to [`WEBHOOK_IDS`] is appended to.
     pub fn webhook_log_path(&self) -> PathBuf {
         self.config.join("webhook_log.txt")
+    }
+
+    /// A file shipped with Home Assistant's VoIP integration (its announcements).
+    pub fn voip_component_file(&self, name: &str) -> PathBuf {
+        let lib = self.venv.join("lib");
+        std::fs::read_dir(&lib)
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| {
+                e.path()
+                    .join("site-packages/homeassistant/components/voip")
+                    .join(name)
+            })
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{name} not found in the venv under {}", lib.display()))
     }
 
     /// The config directory (`.storage`, `tts/` cache, logs).

@@ -783,3 +783,88 @@ fn send_dtmf_over_sip_info_and_stop_playback_reach_the_phone() {
     gw.command(&json!({"command": "hangup", "number": number}).to_string());
     bob.wait_event("CALL_CLOSED", WAIT).expect("hung up");
 }
+
+/// Home Assistant's own "not configured" announcement (16 kHz mono s16, shipped with its
+/// VoIP integration), at 8 kHz.
+fn voip_announcement(dir: &WorkDir, ha: &HomeAssistant) -> Vec<i16> {
+    let pcm = ha.voip_component_file("not_configured.pcm");
+    let out = dir.file("not-configured-8k.wav");
+    audio::sox(&[
+        "-t",
+        "raw",
+        "-r",
+        "16000",
+        "-e",
+        "signed",
+        "-b",
+        "16",
+        "-c",
+        "1",
+        pcm.to_str().unwrap_or_default(),
+        "-r",
+        "8000",
+        out.to_str().unwrap_or_default(),
+    ]);
+    read_wav(&out)
+        .channels
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// VOICE-ASSISTANT.md: a phone calls the gateway, the gateway dials Home Assistant's VoIP
+/// (Assist) integration, waits for `call_established` and bridges the two; the phone hears
+/// Home Assistant. Its VoIP integration (voip-utils 0.1.0) answers with Opus only, with a
+/// 200 OK that has no To tag and echoes our own Contact, and greets a device it does not
+/// know yet with its "not configured" announcement: the phone (PCMU) must hear exactly
+/// that through the bridge (without `bridge_audio` it hears nothing).
+#[test]
+fn a_phone_is_bridged_to_home_assistants_voice_assistant() {
+    require(&["baresip", "sox"]);
+    let dir = WorkDir::new("e2e-voice-assistant");
+    let voip = hasip_tests::ports::free_port();
+    let ha = HomeAssistant::start_with(
+        &dir,
+        &hasip_tests::ha::HaOptions {
+            voip_port: Some(voip),
+            ..Default::default()
+        },
+    );
+    let mut gw = gateway(&dir, &ha, direct("accept"), json!({}));
+    let phone = Baresip::start(&dir, &BaresipOptions::direct("alice"));
+    ring_gateway(&phone, &gw);
+    let incoming = wait_webhook(&ha, "call_established");
+    let caller = incoming["caller"].as_str().unwrap_or_default().to_owned();
+    let assist = format!("sip:homeassistant@127.0.0.1:{voip}");
+    gw.command(&json!({"command": "dial", "number": assist}).to_string());
+    let established = wait_for(WAIT, Duration::from_millis(50), || {
+        received(&ha)
+            .into_iter()
+            .find(|e| e["event"] == "call_established" && e["parsed_caller"] == "homeassistant")
+    });
+    assert!(
+        established.is_some(),
+        "Home Assistant's VoIP answered: {:?}\n{}",
+        names(&ha),
+        gw.log_text()
+    );
+    gw.command(
+        &json!({"command": "bridge_audio", "number": assist, "bridge_to": caller}).to_string(),
+    );
+    assert!(gw.wait_log("calls bridged", WAIT), "{}", gw.log_text());
+    let reference = audio::trim(&voip_announcement(&dir, &ha), 8000, 0.01, 0.02).to_vec();
+    let found = wait_for(Duration::from_secs(30), Duration::from_millis(250), || {
+        let (dec, _) = phone.recordings()?;
+        let got = read_wav(&dec).channels.into_iter().next()?;
+        audio::find(&reference, &got, 8000).filter(|m| m.correlation > 0.8)
+    });
+    assert!(
+        found.is_some(),
+        "the phone heard Home Assistant's announcement through the bridge\n{}",
+        ha.log_text()
+    );
+    phone.command("hangup", "").expect("hangup");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    gw.command(&json!({"command": "hangup", "number": assist}).to_string());
+}

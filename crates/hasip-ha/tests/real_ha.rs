@@ -377,6 +377,7 @@ fn services_templates_and_an_unreachable_public_url() {
         &dir,
         &HaOptions {
             public_url: Some("http://127.0.0.1:9".into()),
+            ..HaOptions::default()
         },
     );
     let rt = runtime();
