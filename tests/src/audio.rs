@@ -172,6 +172,44 @@ pub fn find(reference: &[i16], recording: &[i16], rate: u32) -> Option<Match> {
     fine
 }
 
+/// The share (0..1) of `reference`'s loud 0.5 s pieces that are in `recording` with a
+/// correlation of at least `min`, each piece searched within 0.3 s of where the whole
+/// reference matches best. For audio whose sender's timing wandered (a starved sender's
+/// gaps shift the rest of the audio, which lowers the correlation of the whole); `None`
+/// when the reference is not found at all.
+pub fn share_found(reference: &[i16], recording: &[i16], rate: u32, min: f64) -> Option<f64> {
+    let whole = find(reference, recording, rate)?;
+    let len = (rate / 2) as usize;
+    let slack = (rate as usize * 3) / 10;
+    let peak = rms(reference);
+    let (mut tried, mut found) = (0usize, 0usize);
+    for (i, p) in reference.chunks_exact(len).enumerate() {
+        if rms(p) < peak / 2.0 {
+            continue;
+        }
+        tried += 1;
+        let expected = whole.offset + i * len;
+        let lo = expected.saturating_sub(slack);
+        let hi = (expected + slack).min(recording.len().saturating_sub(len));
+        let xx: f64 = p.iter().map(|&a| f64::from(a) * f64::from(a)).sum();
+        let best = (lo..=hi)
+            .filter_map(|off| {
+                let seg = recording.get(off..off + len)?;
+                let (mut xy, mut yy) = (0f64, 0f64);
+                for (&a, &b) in p.iter().zip(seg) {
+                    xy += f64::from(a) * f64::from(b);
+                    yy += f64::from(b) * f64::from(b);
+                }
+                (xx > 0.0 && yy > 0.0).then(|| xy / (xx * yy).sqrt())
+            })
+            .fold(f64::MIN, f64::max);
+        if best >= min {
+            found += 1;
+        }
+    }
+    (tried > 0).then(|| found as f64 / tried as f64)
+}
+
 /// Power of `freq` in `s` relative to the whole signal's power (0..1), by Goertzel.
 pub fn tone_share(s: &[i16], rate: u32, freq: f64) -> f64 {
     if s.is_empty() {

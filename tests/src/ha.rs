@@ -45,7 +45,9 @@ pub struct HaOptions {
     /// check that the client does not depend on it.
     pub public_url: Option<String>,
     /// Set up Home Assistant's own VoIP (Assist) integration with its SIP on this UDP port
-    /// (a config entry written before the start; its `voip-utils` comes with the lock).
+    /// (a config entry written before the start; its `voip-utils` comes with the lock),
+    /// and a preferred Assist pipeline of `sip_test_stt`, the conversation agent and
+    /// `sip_test_tts` (espeak).
     /// Note that the integration binds the port on every interface, as it does for users.
     pub voip_port: Option<u16>,
 }
@@ -121,6 +123,24 @@ impl HomeAssistant {
             });
             std::fs::write(storage.join("core.config_entries"), entries.to_string())
                 .unwrap_or_else(|e| panic!("write the VoIP config entry: {e}"));
+            // The preferred Assist pipeline: the offline test STT and TTS engines and Home
+            // Assistant's own conversation agent.
+            let pipelines = serde_json::json!({
+                "version": 1, "minor_version": 2, "key": "assist_pipeline.pipelines",
+                "data": {"preferred_item": "hasiptest", "items": [{
+                    "id": "hasiptest", "name": "SIP test",
+                    "language": "en", "conversation_engine": "homeassistant",
+                    "conversation_language": "en",
+                    "stt_engine": "sip_test_stt", "stt_language": "en",
+                    "tts_engine": "sip_test_tts", "tts_language": "en", "tts_voice": "espeak",
+                    "wake_word_entity": null, "wake_word_id": null
+                }]}
+            });
+            std::fs::write(
+                storage.join("assist_pipeline.pipelines"),
+                pipelines.to_string(),
+            )
+            .unwrap_or_else(|e| panic!("write the Assist pipeline: {e}"));
         }
         let log = run.join("hass.log");
         dir.attach_log(log.clone());

@@ -162,6 +162,20 @@ impl Engine {
         let partner = c.bridged.take();
         if let Some(mut m) = c.media.take() {
             m.close(now);
+            let s = m.stats();
+            tracing::info!(
+                call = key.0,
+                sent = s.packets_sent,
+                received = s.packets_received,
+                lost = s.packets_lost,
+                jitter_ms =
+                    u64::from(s.jitter) * 1000 / u64::from(m.config().codec.clock_rate().max(1)),
+                late = s.playout_late,
+                underruns = s.playout_underruns,
+                trimmed_ms =
+                    s.playout_trimmed * 1000 / u64::from(m.config().codec.sample_rate().max(1)),
+                "media stats"
+            );
             self.closing.push((key, m));
         }
         if let Some(p) = partner {

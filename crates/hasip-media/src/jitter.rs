@@ -24,6 +24,8 @@ pub struct PlayoutBuffer {
     max: usize,
     primed: bool,
     underruns: u64,
+    late: u64,
+    trimmed: u64,
 }
 
 impl PlayoutBuffer {
@@ -39,6 +41,8 @@ impl PlayoutBuffer {
             max: delay + slack,
             primed: false,
             underruns: 0,
+            late: 0,
+            trimmed: 0,
         }
     }
 
@@ -58,7 +62,9 @@ impl PlayoutBuffer {
             if delta < -max_gap || delta > max_gap {
                 self.reset();
             } else if delta < 0 {
-                return; // Late or duplicate: that time has been buffered already.
+                // Late or duplicate: that time has been buffered already.
+                self.late += 1;
+                return;
             } else if delta > 0 {
                 let gap = self.to_samples(delta as u32);
                 self.samples.extend(std::iter::repeat_n(0, gap));
@@ -69,6 +75,7 @@ impl PlayoutBuffer {
         if self.samples.len() > self.max {
             let excess = self.samples.len() - self.delay;
             self.samples.drain(..excess);
+            self.trimmed += excess as u64;
         }
     }
 
@@ -102,6 +109,17 @@ impl PlayoutBuffer {
     /// How often reading found too little audio.
     pub fn underruns(&self) -> u64 {
         self.underruns
+    }
+
+    /// Packets that came after their time had been played (or twice).
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// Samples dropped because more than `delay + slack` was buffered (a burst, or a
+    /// remote clock running fast).
+    pub fn trimmed(&self) -> u64 {
+        self.trimmed
     }
 
     /// Samples buffered.
@@ -141,6 +159,7 @@ mod tests {
         assert_eq!(out, [0; 160]);
         // The lost packet arrives late: dropped.
         b.push(1320, &frame(3));
+        assert_eq!(b.late(), 1);
         b.pop_frame(&mut out);
         assert_eq!(out, [4; 160]);
         assert_eq!(b.underruns(), 0);
@@ -165,6 +184,10 @@ mod tests {
             b.push(k * 160, &frame(k as i16));
         }
         assert!(b.len() <= 800);
+        assert!(
+            b.trimmed() > 0,
+            "the burst beyond delay + slack was dropped"
+        );
         b.push(1_000_000, &frame(9));
         assert_eq!(b.len(), 160, "a jump of more than a second starts over");
     }

@@ -329,6 +329,12 @@ pub struct MediaStats {
     pub decode_errors: u64,
     /// Packets skipped because ticks stalled for longer than [`MAX_CATCH_UP`] packets.
     pub skipped_packets: u64,
+    /// Times the playout buffer (recordings, bridges) ran dry.
+    pub playout_underruns: u64,
+    /// Packets that reached the playout buffer after their time.
+    pub playout_late: u64,
+    /// Samples the playout buffer dropped to keep its delay bounded.
+    pub playout_trimmed: u64,
 }
 
 #[derive(Debug)]
@@ -962,6 +968,9 @@ impl MediaSession {
         MediaStats {
             packets_lost: self.rx_stats.lost(),
             jitter: self.rx_stats.jitter(),
+            playout_underruns: self.playout.underruns(),
+            playout_late: self.playout.late(),
+            playout_trimmed: self.playout.trimmed(),
             ..self.stats
         }
     }

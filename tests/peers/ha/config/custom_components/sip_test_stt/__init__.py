@@ -1,0 +1,1 @@
+"""Offline speech-to-text for the SIP gateway tests (see stt.py)."""
