@@ -12,7 +12,9 @@
 # machine, vCPU stalls show up as late ticks (caught up: the packets are sent, late).
 # Usage: bench/media_load.sh [CALLS] [RATE] [HOLD] [WINDOW]
 # KEEP=1 keeps the work files; GW_NICE=-10 runs the gateway at a higher priority (which
-# did not change the late ticks at 500 calls: BENCHMARKS.md).
+# did not change the late ticks at 500 calls: BENCHMARKS.md). GW_CPUS=0 PEER_CPUS=1 pin the
+# gateway and the load generator (sipp, dumpcap) to different CPUs (taskset -c), so that
+# sipp, woken by the gateway's packets, does not preempt the gateway on its own core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-100}; rate=${2:-50}; hold=${3:-40}; window=${4:-10}
@@ -36,14 +38,14 @@ cat > "$work/options.json" <<JSON
 JSON
 sed "s|@WAV@|$work/caller.wav|; s|@HOLD@|$((hold * 1000))|" bench/sipp/uac_rtp_stream.xml > "$work/uac.xml"
 mkfifo "$work/stdin"
-${GW_NICE:+nice -n $GW_NICE} target/release/hasip --bind 127.0.0.1 --port "$gport" --config "$work/options.json" < "$work/stdin" > "$work/gw.log" 2>&1 &
+${GW_CPUS:+taskset -c $GW_CPUS} ${GW_NICE:+nice -n $GW_NICE} target/release/hasip --bind 127.0.0.1 --port "$gport" --config "$work/options.json" < "$work/stdin" > "$work/gw.log" 2>&1 &
 gw=$!
 exec 3> "$work/stdin"
 sleep 0.5
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$gw/status"; }
 ticks() { awk '{print $14 + $15}' "/proc/${1:-$gw}/stat"; }
 idle_kb=$(rss)
-(cd "$work" && exec sipp "127.0.0.1:$gport" -sf uac.xml -s hasip -i 127.0.0.1 -p 25081 -mi 127.0.0.1 -mp 40000 \
+(cd "$work" && exec ${PEER_CPUS:+taskset -c $PEER_CPUS} sipp "127.0.0.1:$gport" -sf uac.xml -s hasip -i 127.0.0.1 -p 25081 -mi 127.0.0.1 -mp 40000 \
    -cp 25082 -m "$calls" -r "$rate" -l "$calls" -nostdin -timeout $((hold + 120))s -timeout_error > sipp.out 2>&1) &
 sp=$!
 # Wait until every call is established (the gateway logs nothing at level 1: count RTP
@@ -58,7 +60,7 @@ while :; do
 done
 sleep 2
 cap_dir=$( [ -d /dev/shm ] && mktemp -d /dev/shm/hasip-cap.XXXXXX || echo "$work")
-dumpcap -q -i lo -f "udp and src portrange 30000-31999" -w "$cap_dir/rtp.pcapng" -a "duration:$window" > "$work/dumpcap.out" 2>&1 &
+${PEER_CPUS:+taskset -c $PEER_CPUS} dumpcap -q -i lo -f "udp and src portrange 30000-31999" -w "$cap_dir/rtp.pcapng" -a "duration:$window" > "$work/dumpcap.out" 2>&1 &
 cap=$!
 hz=$(getconf CLK_TCK)
 steal() { awk '/^cpu / {print $9}' /proc/stat; }

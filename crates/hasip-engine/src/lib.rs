@@ -556,6 +556,8 @@ struct Call {
     media: Option<Box<hasip_media::MediaSession>>,
     /// Listed in `Engine::media_dirty`.
     media_dirty: bool,
+    /// Which phase of the media tick sends this call's packets.
+    tick_phase: u32,
     /// The call whose audio this one exchanges (`bridge_audio`).
     bridged: Option<CallKey>,
     /// `start_recording`.
@@ -583,9 +585,12 @@ pub struct Engine {
     media_dirty: Vec<CallKey>,
     /// Calls with a media session.
     media_sessions: usize,
-    /// The shared tick's grid: tick k is due at `anchor + k × 20 ms`.
+    /// The shared tick's grid: sub-tick k is due at `anchor + k × 20 ms / PHASES`, and
+    /// runs the calls of phase `k % PHASES`.
     tick_anchor: Option<Instant>,
     next_tick: Option<Instant>,
+    /// The first sub-tick not run yet.
+    next_sub: u64,
     /// Reused frame buffers (received, sent) of `drain_media`.
     scratch: (Vec<i16>, Vec<i16>),
     /// Media of ended calls, kept until their last RTCP has been handed out.
@@ -630,6 +635,7 @@ impl Engine {
             media_sessions: 0,
             tick_anchor: None,
             next_tick: None,
+            next_sub: 0,
             scratch: (Vec::new(), Vec::new()),
             closing: Vec::new(),
             timeout_cache: None,
@@ -939,6 +945,7 @@ impl Engine {
                 rate: 8000,
                 media: None,
                 media_dirty: false,
+                tick_phase: 0,
                 bridged: None,
                 recording: None,
                 direction: Direction2::Outgoing,
@@ -1356,6 +1363,7 @@ impl Engine {
                 rate: 8000,
                 media: None,
                 media_dirty: false,
+                tick_phase: 0,
                 bridged: None,
                 recording: None,
                 direction: Direction2::Incoming,

@@ -69,6 +69,16 @@ fn media_direction(d: Direction) -> MediaDirection {
     }
 }
 
+/// The calls' packets are sent in this many groups spread over each 20 ms tick rather than
+/// all at once: sending hundreds of datagrams in one burst can take milliseconds, which
+/// made the last calls of a burst late (BENCHMARKS.md, media load).
+pub(crate) const PHASES: u32 = 4;
+
+/// The time between two phases' sub-ticks.
+fn sub_tick() -> Duration {
+    TICK / PHASES
+}
+
 /// A 64-bit mix (SplitMix64's finaliser), so that each call's session gets its own seed.
 fn mix_seed(seed: u64, key: u64) -> u64 {
     let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -83,6 +93,7 @@ impl Engine {
     pub(crate) fn media_start(&mut self, now: Instant, key: CallKey, n: Negotiated) {
         let seed = mix_seed(self.seed, key.0);
         let no_media = self.config.no_media_timeout;
+        let phase = self.least_used_phase(key);
         let Some(c) = self.calls.get_mut(&key) else {
             return;
         };
@@ -121,12 +132,21 @@ impl Engine {
                 let tap = c.bridged.is_some()
                     || matches!(c.recording, Some(super::Recording::Running(_)));
                 m.set_tap(tap);
+                let anchor = *self.tick_anchor.get_or_insert(now);
+                let grid = anchor + sub_tick() * phase;
+                m.set_grid(grid);
+                c.tick_phase = phase;
                 c.rate = codec.sample_rate();
                 c.media = Some(Box::new(m));
                 self.count_media();
-                if self.tick_anchor.is_none() {
-                    self.tick_anchor = Some(now);
-                    self.next_tick = Some(now);
+                // The phase's next sub-tick, if it comes before the one planned.
+                let k = now
+                    .saturating_duration_since(grid)
+                    .as_nanos()
+                    .div_ceil(TICK.as_nanos());
+                let first = grid + TICK * u32::try_from(k).unwrap_or(u32::MAX);
+                if self.next_tick.is_none_or(|t| first < t) {
+                    self.next_tick = Some(first);
                 }
             }
             Err(e) => {
@@ -209,7 +229,19 @@ impl Engine {
         self.next_tick.filter(|_| self.media_sessions > 0)
     }
 
-    /// Runs the shared tick if it is due.
+    /// The phase with the fewest calls with media (`key` itself not counted), so that
+    /// the calls' packets leave spread over the 20 ms.
+    fn least_used_phase(&self, key: CallKey) -> u32 {
+        let mut used = [0usize; PHASES as usize];
+        for (k, c) in &self.calls {
+            if *k != key && c.media.is_some() {
+                used[c.tick_phase as usize % used.len()] += 1;
+            }
+        }
+        (0..PHASES).min_by_key(|p| used[*p as usize]).unwrap_or(0)
+    }
+
+    /// Runs the sub-ticks that are due: each ticks the calls of its phase.
     pub(crate) fn media_tick(&mut self, now: Instant) {
         let (Some(anchor), Some(due)) = (self.tick_anchor, self.next_tick) else {
             return;
@@ -220,23 +252,48 @@ impl Engine {
         if self.media_sessions == 0 {
             self.tick_anchor = None;
             self.next_tick = None;
+            self.next_sub = 0;
             return;
         }
-        // The next tick on the grid strictly after `now`.
-        let k = now.saturating_duration_since(anchor).as_nanos() / TICK.as_nanos() + 1;
-        let k = u32::try_from(k).unwrap_or(u32::MAX);
-        self.next_tick = Some(anchor + TICK * k);
+        let sub = sub_tick().as_nanos().max(1);
+        let current = u64::try_from(now.saturating_duration_since(anchor).as_nanos() / sub)
+            .unwrap_or(u64::MAX);
+        // The phases whose sub-ticks passed since the last run (all of them after a stall).
+        let from = self
+            .next_sub
+            .max(current.saturating_sub(u64::from(PHASES) - 1));
+        let mut due_phases = [false; PHASES as usize];
+        for j in from..=current {
+            due_phases[(j % u64::from(PHASES)) as usize] = true;
+        }
+        self.next_sub = current.saturating_add(1);
+        let mut in_use = [false; PHASES as usize];
         for i in 0..self.order.len() {
             let Some(&key) = self.order.get(i) else {
                 break;
             };
-            let Some(m) = self.calls.get_mut(&key).and_then(|c| c.media.as_mut()) else {
+            let Some(c) = self.calls.get_mut(&key) else {
                 continue;
             };
+            let phase = c.tick_phase as usize % in_use.len();
+            let Some(m) = c.media.as_mut() else {
+                continue;
+            };
+            in_use[phase] = true;
+            if !due_phases[phase] {
+                continue;
+            }
             m.handle_tick(now);
             self.mark_media(key);
             self.media_events(now, key);
         }
+        // The next sub-tick of a phase that has calls.
+        let next = (1..=u64::from(PHASES))
+            .map(|d| current.saturating_add(d))
+            .find(|j| in_use[(j % u64::from(PHASES)) as usize])
+            .unwrap_or(current.saturating_add(u64::from(PHASES)));
+        let nanos = u64::try_from(sub).unwrap_or(u64::MAX).saturating_mul(next);
+        self.next_tick = Some(anchor + Duration::from_nanos(nanos));
     }
 
     /// An RTP (or RTCP) datagram arrived on `call`'s socket.

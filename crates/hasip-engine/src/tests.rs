@@ -738,3 +738,50 @@ fn start_recording_asks_for_the_commanded_channels_or_the_configured_default() {
         ]
     );
 }
+
+#[test]
+fn calls_send_in_phases_spread_over_the_tick_each_on_a_steady_20_ms_grid() {
+    let mut h = H::new(vec![account(AnswerMode::Accept, 0)]);
+    // Eight callers: each its own Call-ID, tag and RTP port.
+    for n in 1..=8u16 {
+        let invite = invite()
+            .replace("e-1@127.0.0.1", &format!("e-{n}@127.0.0.1"))
+            .replace("tag=d1", &format!("tag=d{n}"))
+            .replace("branch=z9hG4bKe1", &format!("branch=z9hG4bKe1n{n}"))
+            .replace("m=audio 16000", &format!("m=audio {}", 16000 + 2 * n));
+        h.recv(&invite);
+    }
+    let mut wire = Wire::default();
+    let mut sends: std::collections::BTreeMap<u16, Vec<u128>> = Default::default();
+    for i in 0..40 {
+        let t = h.e.poll_timeout().expect("a media tick is due");
+        // Woken up 4 ms late now and then: no packet moves to another tick.
+        h.now = t + Duration::from_millis(if i % 3 == 0 { 4 } else { 0 });
+        h.e.handle_timeout(h.now);
+        h.drain();
+        wire.sent.clear();
+        h.e.drain_media(h.now, &mut wire);
+        for (_, to, p) in &wire.sent {
+            if p[1] & 0x7f == 0 {
+                sends
+                    .entry(to.port())
+                    .or_default()
+                    .push(t.duration_since(h.base).as_micros());
+            }
+        }
+    }
+    assert_eq!(sends.len(), 8, "every call sends: {sends:?}");
+    let mut offsets = std::collections::BTreeMap::<u128, usize>::new();
+    for (port, times) in &sends {
+        for w in times.windows(2).skip(1) {
+            assert_eq!(w[1] - w[0], 20_000, "call on port {port}: {times:?}");
+        }
+        *offsets.entry(times[2] % 20_000).or_default() += 1;
+    }
+    // Four phases 5 ms apart, two calls each.
+    assert_eq!(
+        offsets.into_iter().collect::<Vec<_>>(),
+        vec![(0, 2), (5_000, 2), (10_000, 2), (15_000, 2)],
+        "{sends:?}"
+    );
+}

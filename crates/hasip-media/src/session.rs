@@ -8,7 +8,8 @@
 //! engine calls [`MediaSession::handle_tick`] on every running session with the tick's
 //! instant and then drains [`MediaSession::poll_transmit`] and
 //! [`MediaSession::poll_event`]. A session anchors its own packet grid at its first tick
-//! and sends the packets due by `now` plus half a tick ([`TICK`]), so:
+//! (on the engine's tick grid, given by [`MediaSession::set_grid`]) and sends the packets
+//! due by `now` plus half a tick ([`TICK`]), so:
 //!
 //! - packet *N* carries timestamp `ts0 + N × frame` and is produced on the tick nearest to
 //!   `anchor + N × ptime`; a tick up to 10 ms early or late changes nothing;
@@ -375,6 +376,8 @@ pub struct MediaSession {
     ts: u32,
     ts_initial: u32,
     anchor: Option<Instant>,
+    /// A point of the engine's tick grid for this session (see [`MediaSession::set_grid`]).
+    grid: Option<Instant>,
     frames_done: u64,
     marker_next: bool,
     last_sent: Option<Instant>,
@@ -504,6 +507,7 @@ impl MediaSession {
             ts,
             ts_initial: ts,
             anchor: None,
+            grid: None,
             frames_done: 0,
             marker_next: true,
             last_sent: None,
@@ -578,7 +582,7 @@ impl MediaSession {
         let ptime = self.config.ptime;
         let mut due = match self.anchor {
             None => {
-                self.anchor = Some(now);
+                self.anchor = Some(self.on_grid(now));
                 1
             }
             Some(anchor) => {
@@ -781,7 +785,7 @@ impl MediaSession {
         self.play(now, id, samples);
         if idle {
             let now = self.clamp(now);
-            self.anchor = Some(now);
+            self.anchor = Some(self.on_grid(now));
             self.frames_done = 0;
             self.marker_next = true;
             self.produce_frame(now);
@@ -839,6 +843,33 @@ impl MediaSession {
         if self.bridge_in.len() > cap {
             let excess = self.bridge_in.len() - cap;
             self.bridge_in.drain(..excess);
+        }
+    }
+
+    /// Tells the session when the engine ticks it: `grid` and every [`TICK`] before and
+    /// after. Its packet grid is then anchored on those ticks, also when a prompt starts
+    /// between two (its first packet leaves at once, the next on the following tick), so a
+    /// tick that comes late by up to half a tick never moves a packet to another tick.
+    /// Without it the grid is anchored wherever the first packet was made.
+    pub fn set_grid(&mut self, grid: Instant) {
+        self.grid = Some(grid);
+    }
+
+    /// The latest point of the tick grid at or before `now` (`now` without a grid).
+    fn on_grid(&self, now: Instant) -> Instant {
+        let Some(grid) = self.grid else {
+            return now;
+        };
+        let tick = TICK.as_nanos().max(1);
+        if now >= grid {
+            let steps = now.duration_since(grid).as_nanos() / tick;
+            grid + Duration::from_nanos(u64::try_from(steps * tick).unwrap_or(u64::MAX))
+        } else {
+            let steps = grid.duration_since(now).as_nanos().div_ceil(tick);
+            grid.checked_sub(Duration::from_nanos(
+                u64::try_from(steps * tick).unwrap_or(0),
+            ))
+            .unwrap_or(now)
         }
     }
 

@@ -190,6 +190,27 @@ fn pacing_tolerates_jitter_catches_up_and_skips_long_stalls() {
 }
 
 #[test]
+fn a_prompt_started_between_ticks_stays_on_the_tick_grid_when_ticks_come_late() {
+    let mut h = Harness::new(config());
+    h.session.set_grid(h.at(0));
+    h.ticks(0, 2);
+    assert_eq!(h.rtp_sent().len(), 2);
+    // Nothing plays; a prompt starts 13 ms after a tick: its first packet leaves at once.
+    let prompt: Arc<[i16]> = vec![1000i16; 8000].into();
+    h.session.play_now(h.at(33), PlaybackId(1), prompt);
+    h.drain();
+    assert_eq!(h.rtp_sent().len(), 3);
+    // Then one packet per tick, whether a tick comes on time or up to 9 ms late: the
+    // session's grid is the ticks', not the prompt's start.
+    for (k, late) in [(2u64, 9u64), (3, 0), (4, 9), (5, 9), (6, 0), (7, 3)] {
+        h.session
+            .handle_tick(h.at(20 * k) + Duration::from_millis(late));
+        h.drain();
+        assert_eq!(h.rtp_sent().len() as u64, k + 2, "tick {k}, {late} ms late");
+    }
+}
+
+#[test]
 fn ptime_40_sends_every_second_tick() {
     let mut c = config();
     c.ptime = Duration::from_millis(40);
