@@ -247,6 +247,29 @@ pub fn sox(args: &[&str]) {
     assert!(status.success(), "sox {args:?} failed");
 }
 
+/// Writes `path`: a sine of `hz` for `seconds`, 8 kHz mono 16-bit at -6 dBFS (sox).
+///
+/// # Panics
+/// When sox fails.
+pub fn tone_wav(path: &Path, hz: u32, seconds: u32) {
+    sox(&[
+        "-n",
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        path.to_str().unwrap_or_default(),
+        "synth",
+        &seconds.to_string(),
+        "sine",
+        &hz.to_string(),
+        "gain",
+        "-6",
+    ]);
+}
+
 /// Any audio file sox reads, as 8 kHz mono 16-bit samples (converted next to `out`).
 ///
 /// # Panics

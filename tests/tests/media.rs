@@ -38,22 +38,7 @@ fn options() -> Value {
 
 fn tone(dir: &WorkDir, name: &str, hz: u32, seconds: u32) -> PathBuf {
     let p = dir.file(name);
-    sox(&[
-        "-n",
-        "-r",
-        "8000",
-        "-c",
-        "1",
-        "-b",
-        "16",
-        p.to_str().unwrap_or_default(),
-        "synth",
-        &seconds.to_string(),
-        "sine",
-        &hz.to_string(),
-        "gain",
-        "-6",
-    ]);
+    audio::tone_wav(&p, hz, seconds);
     p
 }
 

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hasip_tests::audio::{self, read_wav, sox};
+use hasip_tests::audio::{self, read_wav};
 use hasip_tests::baresip::{Baresip, BaresipOptions};
 use hasip_tests::coturn::Coturn;
 use hasip_tests::gateway::Gateway;
@@ -51,22 +51,7 @@ fn with_coturn_the_gateway_learns_its_addresses_and_a_call_carries_audio() {
     );
     let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
     let prompt = dir.file("prompt.wav");
-    sox(&[
-        "-n",
-        "-r",
-        "8000",
-        "-c",
-        "1",
-        "-b",
-        "16",
-        prompt.to_str().unwrap_or_default(),
-        "synth",
-        "3",
-        "sine",
-        "700",
-        "gain",
-        "-6",
-    ]);
+    audio::tone_wav(&prompt, 700, 3);
     let number = format!("sip:bob@{}", bob.sip);
     gw.command(&json!({"command": "dial", "number": number}).to_string());
     gw.wait_event("call_established", WAIT)

@@ -155,6 +155,62 @@ async fn tls_listener(
     Ok(Some((listener, tokio_rustls::TlsAcceptor::from(config))))
 }
 
+/// What the binding at start found (see [`stun_at_start`]).
+#[derive(Default)]
+struct StunStart {
+    /// The public address of the SIP UDP socket (`--use-stun-for-sip`).
+    sip: Option<SocketAddr>,
+    /// The server to ask for each call's RTP address (`--use-stun-for-media`).
+    media: Option<SocketAddr>,
+    /// SIP datagrams that arrived meanwhile, for the engine once it runs.
+    strays: Vec<crate::stun::Stray>,
+}
+
+/// One binding at start, on the SIP socket (or a spare one without UDP): its answer is the
+/// public SIP address, and a server that does not answer turns STUN off rather than
+/// delaying every call by the binding's timeout. The per-account flags count when any
+/// enabled account has them on: the accounts share the sockets.
+async fn stun_at_start(
+    checked: &Checked,
+    udp: Option<&UdpSocket>,
+    rng: &mut hasip_sip::rng::Rng,
+) -> anyhow::Result<StunStart> {
+    let Some(server) = stun_server(checked).await else {
+        return Ok(StunStart::default());
+    };
+    let any = |flag: fn(&crate::flags::AccountFlags) -> bool| {
+        checked.accounts.iter().any(|(_, _, f, _)| flag(f))
+    };
+    let spare;
+    let sock = match udp {
+        Some(u) => u,
+        None => {
+            spare = UdpSocket::bind((checked.options.sip_global.bind_address, 0))
+                .await
+                .context("cannot bind a UDP socket for STUN")?;
+            &spare
+        }
+    };
+    let (result, strays) = crate::stun::mapped_address(sock, server, transaction(rng)).await;
+    match result {
+        Ok(a) => {
+            tracing::info!(%server, public = %a, "STUN: the SIP socket is seen as this address");
+            Ok(StunStart {
+                sip: (udp.is_some() && any(|f| f.use_stun_for_sip)).then_some(a),
+                media: any(|f| f.use_stun_for_media).then_some(server),
+                strays,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(%server, error = %e, "STUN is off: the local addresses are used");
+            Ok(StunStart {
+                strays,
+                ..StunStart::default()
+            })
+        }
+    }
+}
+
 /// `--stun-server`, resolved; `None` (with a warning) when it cannot be.
 async fn stun_server(checked: &Checked) -> Option<SocketAddr> {
     let text = checked.global.stun_server.as_deref()?;
@@ -294,33 +350,26 @@ impl Io {
         self.publish_state(&hasip_bus::command_error_json(source, error));
     }
 
-    fn add_conn(&mut self, stream: TcpStream, from: SocketAddr) -> ConnectionId {
-        self.next_conn += 1;
-        let id = ConnectionId(self.next_conn);
-        let _ = stream.set_nodelay(true);
-        self.conns.insert(
-            id,
-            (
-                Transport::Tcp,
-                tcp::spawn(id, stream, from, self.conn_tx.clone()),
-            ),
-        );
-        self.by_addr.insert((Transport::Tcp, from), id);
-        id
-    }
-
-    fn add_tls_conn(
+    /// Serves a connection a peer opened to one of our listeners (TLS when `tls` is given).
+    fn add_conn(
         &mut self,
         stream: TcpStream,
         from: SocketAddr,
-        acceptor: tokio_rustls::TlsAcceptor,
+        tls: Option<&tokio_rustls::TlsAcceptor>,
     ) -> ConnectionId {
         self.next_conn += 1;
         let id = ConnectionId(self.next_conn);
         let _ = stream.set_nodelay(true);
-        let conn = tcp::accept_tls(id, stream, from, acceptor, self.conn_tx.clone());
-        self.conns.insert(id, (Transport::Tls, conn));
-        self.by_addr.insert((Transport::Tls, from), id);
+        let events = self.conn_tx.clone();
+        let (transport, conn) = match tls {
+            None => (Transport::Tcp, tcp::spawn(id, stream, from, events)),
+            Some(a) => (
+                Transport::Tls,
+                tcp::accept_tls(id, stream, from, a.clone(), events),
+            ),
+        };
+        self.conns.insert(id, (transport, conn));
+        self.by_addr.insert((transport, from), id);
         id
     }
 
@@ -426,57 +475,13 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             );
         }
     }
-    let stun_server = stun_server(&checked).await;
-    let uses_stun = |media: bool| {
-        checked.accounts.iter().any(|(_, _, f, _)| {
-            if media {
-                f.use_stun_for_media
-            } else {
-                f.use_stun_for_sip
-            }
-        })
-    };
     let mut stun_rng = hasip_sip::rng::Rng::new(os_seed());
-    // One binding at start, on the SIP socket (or a spare one without UDP): its answer is
-    // the public SIP address, and a server that does not answer turns STUN off rather than
-    // delaying every call by the binding's timeout.
-    let mut strays = Vec::new();
-    let mut udp_public = None;
-    let mut stun_media = None;
-    if let Some(server) = stun_server {
-        let spare;
-        let sock = match udp.as_ref() {
-            Some(u) => u,
-            None => {
-                spare = UdpSocket::bind((g.bind_address, 0))
-                    .await
-                    .context("cannot bind a UDP socket for STUN")?;
-                &spare
-            }
-        };
-        let (result, early) =
-            crate::stun::mapped_address(sock, server, transaction(&mut stun_rng)).await;
-        strays = early;
-        match result {
-            Ok(a) => {
-                tracing::info!(%server, public = %a, "STUN: the SIP socket is seen as this address");
-                if udp.is_some() && uses_stun(false) {
-                    udp_public = Some(a);
-                }
-                if uses_stun(true) {
-                    stun_media = Some(server);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(%server, error = %e, "STUN is off: the local addresses are used")
-            }
-        }
-    }
+    let stun = stun_at_start(&checked, udp.as_ref(), &mut stun_rng).await?;
     let mut local = Vec::new();
     if udp.is_some() {
         local.push((
             Transport::Udp,
-            udp_public.unwrap_or(SocketAddr::new(adv, g.port)),
+            stun.sip.unwrap_or(SocketAddr::new(adv, g.port)),
         ));
     }
     if tcp_listener.is_some() {
@@ -532,7 +537,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         rtp: HashMap::new(),
         rtp_tx,
         rtp_ports: checked.global.rtp_ports.clone(),
-        stun_media,
+        stun_media: stun.media,
         stun_rng,
         stun_tx,
         released: Vec::new(),
@@ -554,7 +559,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
 
     tracing::info!(%addr, advertised = %adv, udp = io.udp.is_some(), tcp = tcp_listener.is_some(), "SIP ready");
     engine.start(Instant::now());
-    for (data, from) in strays {
+    for (data, from) in stun.strays {
         let peer = Peer {
             transport: Transport::Udp,
             addr: from,
@@ -595,16 +600,14 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             },
             r = accept_tcp(tls_listener.as_ref().map(|(l, _)| l)) => match r {
                 Ok((stream, from)) => {
-                    if let Some((_, acceptor)) = &tls_listener {
-                        let id = io.add_tls_conn(stream, from, acceptor.clone());
-                        tracing::debug!(%from, conn = id.0, "TLS connection accepted");
-                    }
+                    let id = io.add_conn(stream, from, tls_listener.as_ref().map(|(_, a)| a));
+                    tracing::debug!(%from, conn = id.0, "TLS connection accepted");
                 }
                 Err(e) => tracing::warn!(error = %e, "TLS accept failed"),
             },
             r = accept_tcp(tcp_listener.as_ref()) => match r {
                 Ok((stream, from)) => {
-                    let id = io.add_conn(stream, from);
+                    let id = io.add_conn(stream, from, None);
                     tracing::debug!(%from, conn = id.0, "TCP connection accepted");
                 }
                 Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
@@ -806,34 +809,31 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
     while let Some(out) = engine.poll_output() {
         match out {
             Output::Transmit(t) => io.transmit(t).await,
-            Output::BindRtp { call } if io.stun_media.is_some() => {
-                match rtp::bind_for(call, io.bind_ip, io.rtp_ports.as_ref()) {
+            Output::BindRtp { call } => match io.stun_media {
+                // The socket's public address first: the engine writes the SDP with it.
+                Some(server) => match rtp::bind_for(call, io.bind_ip, io.rtp_ports.as_ref()) {
                     Ok(sock) => {
-                        let (server, tx) = (io.stun_media, io.stun_tx.clone());
+                        let tx = io.stun_tx.clone();
                         let id = transaction(&mut io.stun_rng);
                         tokio::spawn(async move {
-                            let result = match server {
-                                Some(server) => {
-                                    crate::stun::mapped_address(&sock, server, id).await.0
-                                }
-                                None => Err(hasip_sip::stun::StunError::Timeout),
-                            };
+                            let result = crate::stun::mapped_address(&sock, server, id).await.0;
                             let _ = tx.send(StunBound { call, sock, result }).await;
                         });
                     }
                     Err(e) => engine.handle_rtp_bound(Instant::now(), call, Err(e.to_string())),
-                }
-            }
-            Output::BindRtp { call } => {
-                let result = rtp::open(call, io.bind_ip, io.rtp_ports.as_ref(), io.rtp_tx.clone());
-                match result {
-                    Ok((addr, sock)) => {
-                        io.rtp.insert(call, sock);
-                        engine.handle_rtp_bound(Instant::now(), call, Ok(addr));
+                },
+                None => {
+                    match rtp::open(call, io.bind_ip, io.rtp_ports.as_ref(), io.rtp_tx.clone()) {
+                        Ok((addr, sock)) => {
+                            io.rtp.insert(call, sock);
+                            engine.handle_rtp_bound(Instant::now(), call, Ok(addr));
+                        }
+                        Err(e) => {
+                            engine.handle_rtp_bound(Instant::now(), call, Err(e.to_string()));
+                        }
                     }
-                    Err(e) => engine.handle_rtp_bound(Instant::now(), call, Err(e.to_string())),
                 }
-            }
+            },
             Output::ReleaseRtp { call } => io.released.push(call),
             Output::MediaStart { call, negotiated } => {
                 tracing::info!(
