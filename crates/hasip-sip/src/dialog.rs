@@ -51,7 +51,8 @@ fn without_tag(a: &NameAddr<'_>) -> String {
     s
 }
 
-fn first_contact_uri(msg: &Message) -> Option<String> {
+/// The URI of a message's first Contact.
+pub(crate) fn first_contact_uri(msg: &Message) -> Option<String> {
     msg.contacts().find_map(|c| match c {
         Ok(Contact::Addr(a)) => Some(a.uri.to_string()),
         Ok(Contact::Star) | Err(_) => None,

@@ -1590,9 +1590,19 @@ impl UserAgent {
             }
             return;
         }
-        let Some(dialog) = Dialog::from_uac(&c.invite, &resp) else {
+        let Some(mut dialog) = Dialog::from_uac(&c.invite, &resp) else {
             return;
         };
+        // A peer that echoes our own Contact in its 2xx (Home Assistant's VoIP integration,
+        // voip-utils 0.1.0, does) would have us send ACK and BYE to ourselves: keep sending
+        // to where the INVITE went.
+        if dialog.route_set.is_empty()
+            && crate::dialog::first_contact_uri(&c.invite).as_deref()
+                == Some(dialog.remote_target.as_str())
+            && let Some(target) = c.invite.request_uri_str()
+        {
+            dialog.remote_target = target.to_owned();
+        }
         let cancelled = c.cancel_pending || c.state == CallState::Ending;
         self.by_dialog
             .insert((dialog.call_id.clone(), dialog.local_tag.clone()), id);

@@ -854,3 +854,27 @@ fn a_failed_connection_fails_the_registration_at_once_not_at_timer_f() {
         "the registration fails now with 503"
     );
 }
+
+#[test]
+fn a_2xx_that_echoes_our_contact_without_a_to_tag_is_acked_and_hung_up_at_the_dialled_uri() {
+    // Home Assistant's VoIP integration (voip-utils 0.1.0) answers like this.
+    let mut h = H::new(vec![account(None)]);
+    let (call, inv) = dial(&mut h);
+    let ours = inv.header(HeaderName::Contact).unwrap().to_owned();
+    h.recv(&answer(
+        &inv,
+        200,
+        "OK",
+        &format!("Contact: {ours}\n"),
+        None,
+    ));
+    assert_eq!(line(&h.one()), "ACK sip:bob@127.0.0.1:5070");
+    assert!(matches!(h.events().as_slice(), [UaEvent::Answered { .. }]));
+    h.ua.hangup(h.now, call).unwrap();
+    let bye = h.one();
+    assert_eq!(
+        line(&bye),
+        "BYE sip:bob@127.0.0.1:5070",
+        "not to ourselves ({ours})"
+    );
+}
