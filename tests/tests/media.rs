@@ -391,16 +391,17 @@ fn a_recording_holds_both_sides_of_a_baresip_call() {
     // Left: what bob said (his source is the speech fixture).
     assert_heard_in(&samples_8k(&fixture("speech_8k.wav")), remote);
     // Right: our prompt, a 440 Hz tone, and nothing of bob's speech.
-    let loud = loud_part(local);
-    assert!(
-        loud.len() as f64 / 8000.0 > 3.9,
-        "the prompt is on the right: {} s",
-        loud.len() as f64 / 8000.0
-    );
-    assert!(
-        audio::tone_share(&loud, 8000, 440.0) > 0.9,
-        "right is the 440 Hz prompt"
-    );
+    assert_prompt_in(local, 0.9, "on the right");
+}
+
+/// The 4 s 440 Hz prompt of [`record_a_baresip_call`] is in `samples`: 4 s of loud audio of
+/// which at least `share` of the power is the tone.
+fn assert_prompt_in(samples: &[i16], share: f64, place: &str) {
+    let loud = loud_part(samples);
+    let secs = loud.len() as f64 / 8000.0;
+    assert!(secs > 3.9, "the prompt is {place}: {secs} s");
+    let tone = audio::tone_share(&loud, 8000, 440.0);
+    assert!(tone > share, "the 440 Hz prompt is {place}: {tone}");
 }
 
 #[test]
@@ -415,16 +416,7 @@ fn recording_channels_mono_mixes_both_sides_into_one_channel() {
     );
     let mixed = &w.channels[0];
     // Both sides are in the one channel: the 440 Hz prompt for 4 s ...
-    let loud = loud_part(mixed);
-    assert!(
-        loud.len() as f64 / 8000.0 > 3.9,
-        "the prompt is in the mix: {} s",
-        loud.len() as f64 / 8000.0
-    );
-    assert!(
-        audio::tone_share(&loud, 8000, 440.0) > 0.5,
-        "the 440 Hz prompt is in the mix"
-    );
+    assert_prompt_in(mixed, 0.5, "in the mix");
     // ... and bob's speech, found once the prompt's tone is notched out.
     assert_heard_in(
         &samples_8k(&fixture("speech_8k.wav")),
