@@ -1172,19 +1172,23 @@ impl MediaSession {
             }
             active = true;
         }
+        let event = match &mut self.event_tx {
+            Some(tx) => tx.tick(self.ts),
+            None => Default::default(),
+        };
         if !self.inband_tx.is_idle() {
             active = true;
-            if let Some(digit) = self.inband_tx.mix_into(&mut self.frame) {
+            // While RFC 4733 packets replace the audio, in-band tones wait: mixed into a
+            // frame that is not sent, a tone would lose its start.
+            if event.packet.is_none()
+                && let Some(digit) = self.inband_tx.mix_into(&mut self.frame)
+            {
                 self.events.push_back(Event::DtmfSent {
                     digit,
                     method: DtmfMethod::InBand,
                 });
             }
         }
-        let event = match &mut self.event_tx {
-            Some(tx) => tx.tick(self.ts),
-            None => Default::default(),
-        };
         if let Some(digit) = event.finished {
             self.events.push_back(Event::DtmfSent {
                 digit,

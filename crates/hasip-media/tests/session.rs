@@ -646,6 +646,47 @@ fn inband_sending_is_heard_by_an_inband_detector_at_every_codec() {
 }
 
 #[test]
+fn an_inband_digit_sent_right_after_an_rfc4733_one_sounds_whole_after_it() {
+    let mut c = config();
+    c.dtmf_timing = DtmfTiming {
+        tone: Duration::from_millis(100),
+        pause: Duration::from_millis(100),
+    };
+    let mut h = Harness::new(c);
+    h.session.send_dtmf("1", DtmfMethod::Rfc4733).unwrap();
+    h.session.send_dtmf("5", DtmfMethod::InBand).unwrap();
+    h.ticks(0, 30);
+    let rtp = h.rtp_sent();
+    let events = rtp.iter().filter(|s| s.rtp().payload_type == 101).count();
+    assert_eq!(
+        events, 7,
+        "the RFC 4733 digit: 5 packets and 2 repeated ends"
+    );
+    // All 100 ms of the '5' tone (770 + 1336 Hz) follow, none of it lost under the events.
+    let audio = decoded_payloads(&h);
+    let toned = audio
+        .chunks(160)
+        .filter(|f| {
+            let power = f.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
+            power > 160.0 * 1000.0 * 1000.0
+        })
+        .count();
+    assert_eq!(toned, 5, "five 20 ms frames of tone");
+    let sent: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DtmfSent { digit, method } => Some((digit.as_char(), *method)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![('1', DtmfMethod::Rfc4733), ('5', DtmfMethod::InBand)]
+    );
+}
+
+#[test]
 fn rfc4733_sending_is_heard_by_the_receiver_at_48000() {
     let Some(opus) = Some(Codec::Opus).filter(|c| c.is_available()) else {
         return;
