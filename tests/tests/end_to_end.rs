@@ -820,6 +820,16 @@ fn same_audio(reference: &[i16], got: &[i16]) -> bool {
         && audio::share_found(reference, got, 8000, 0.8).is_some_and(|share| share >= 0.75)
 }
 
+/// Whether `phone`'s recording of what it received holds `reference` within `within`.
+fn hears(phone: &Baresip, reference: &[i16], within: Duration) -> bool {
+    wait_for(within, Duration::from_millis(250), || {
+        let (dec, _) = phone.recordings()?;
+        let got = read_wav(&dec).channels.into_iter().next()?;
+        same_audio(reference, &got).then_some(())
+    })
+    .is_some()
+}
+
 /// VOICE-ASSISTANT.md: a phone calls the gateway, the gateway dials Home Assistant's VoIP
 /// (Assist) integration, waits for `call_established` and bridges the two, as the
 /// automations there do with commands. Home Assistant's VoIP (voip-utils 0.1.0) answers
@@ -866,13 +876,8 @@ fn a_phone_is_bridged_to_home_assistants_voice_assistant() {
     let alice = Baresip::start(&dir, &BaresipOptions::direct("alice"));
     let caller = bridge_to_assist(&mut gw, &alice, 0);
     let reference = audio::trim(&voip_announcement(&dir, &ha), 8000, 0.01, 0.02).to_vec();
-    let found = wait_for(Duration::from_secs(30), Duration::from_millis(250), || {
-        let (dec, _) = alice.recordings()?;
-        let got = read_wav(&dec).channels.into_iter().next()?;
-        same_audio(&reference, &got).then_some(())
-    });
     assert!(
-        found.is_some(),
+        hears(&alice, &reference, Duration::from_secs(30)),
         "alice heard Home Assistant's announcement through the bridge\n{}",
         ha.log_text()
     );
@@ -933,13 +938,8 @@ fn a_phone_is_bridged_to_home_assistants_voice_assistant() {
     .expect("Home Assistant spoke a reply");
     let reply_audio = tts_reference(&dir, &ha, &reply);
     let reference = audio::trim(&reply_audio, 8000, 0.01, 0.02).to_vec();
-    let found = wait_for(WAIT, Duration::from_millis(250), || {
-        let (dec, _) = bob.recordings()?;
-        let got = read_wav(&dec).channels.into_iter().next()?;
-        same_audio(&reference, &got).then_some(())
-    });
     assert!(
-        found.is_some(),
+        hears(&bob, &reference, WAIT),
         "bob heard the reply {reply:?}\n{}",
         ha.log_text()
     );
