@@ -15,19 +15,24 @@
 # did not change the late ticks at 500 calls: BENCHMARKS.md). GW_CPUS=0 PEER_CPUS=1 pin the
 # gateway and the load generator (sipp, dumpcap) to different CPUs (taskset -c), so that
 # sipp, woken by the gateway's packets, does not preempt the gateway on its own core.
+# GW_RT=N runs the gateway SCHED_FIFO at priority N (chrt -f). STALLS=1 also runs
+# bench/cpu_speed.rs at the lowest priority during the capture and reports the jitter a second
+# time without the intervals that overlap a stretch in which the host ran this virtual
+# machine's CPUs several times slower (plus 100 ms to catch up): see BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-100}; rate=${2:-50}; hold=${3:-40}; window=${4:-10}
 cargo build --release --locked -p hasip -q
 work=$(mktemp -d /tmp/hasip-media-load.XXXXXX)
-gw=""; cap=""; sp=""
+gw=""; cap=""; sp=""; probe=""
 cleanup() {
-  for p in $sp $cap $gw; do kill "$p" 2>/dev/null || true; done
+  for p in $probe $sp $cap $gw; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -n "${KEEP:-}" ] || rm -rf "$work" "${cap_dir:-}"
 }
 trap cleanup EXIT
 gport=${PORT:-25080}
+[ -z "${STALLS:-}" ] || rustc -O bench/cpu_speed.rs -o "$work/cpu_speed"
 sox -n -r 8000 -c 1 -b 16 "$work/prompt.wav" synth 60 sine 440 gain -6
 sox -n -r 8000 -c 1 -e u-law "$work/caller.wav" synth 10 sine 300 gain -6
 printf 'menu:\n  audio_file: %s\n  timeout: 600\n' "$work/prompt.wav" > "$work/incoming.yaml"
@@ -38,7 +43,7 @@ cat > "$work/options.json" <<JSON
 JSON
 sed "s|@WAV@|$work/caller.wav|; s|@HOLD@|$((hold * 1000))|" bench/sipp/uac_rtp_stream.xml > "$work/uac.xml"
 mkfifo "$work/stdin"
-${GW_CPUS:+taskset -c $GW_CPUS} ${GW_NICE:+nice -n $GW_NICE} target/release/hasip --bind 127.0.0.1 --port "$gport" --config "$work/options.json" < "$work/stdin" > "$work/gw.log" 2>&1 &
+${GW_CPUS:+taskset -c $GW_CPUS} ${GW_NICE:+nice -n $GW_NICE} ${GW_RT:+chrt -f $GW_RT} target/release/hasip --bind 127.0.0.1 --port "$gport" --config "$work/options.json" < "$work/stdin" > "$work/gw.log" 2>&1 &
 gw=$!
 exec 3> "$work/stdin"
 sleep 0.5
@@ -62,15 +67,27 @@ sleep 2
 cap_dir=$( [ -d /dev/shm ] && mktemp -d /dev/shm/hasip-cap.XXXXXX || echo "$work")
 ${PEER_CPUS:+taskset -c $PEER_CPUS} dumpcap -q -i lo -f "udp and src portrange 30000-31999" -w "$cap_dir/rtp.pcapng" -a "duration:$window" > "$work/dumpcap.out" 2>&1 &
 cap=$!
+: > "$work/stalls.txt"
+if [ -n "${STALLS:-}" ]; then
+  ${PEER_CPUS:+taskset -c $PEER_CPUS} chrt -i 0 "$work/cpu_speed" "$((window + 1))" > "$work/stalls.txt" 2> "$work/cpu_speed.err" &
+  probe=$!
+fi
 hz=$(getconf CLK_TCK)
 steal() { awk '/^cpu / {print $9}' /proc/stat; }
-t0=$(ticks); s0=$(ticks "$sp"); st0=$(steal); sleep "$window"; t1=$(ticks); s1=$(ticks "$sp"); st1=$(steal)
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+pticks() { [ -n "$probe" ] && ticks "$probe" 2>/dev/null || echo 0; }
+t0=$(ticks); s0=$(ticks "$sp"); st0=$(steal); b0=$(($(busy) - $(pticks))); sleep "$window"
+t1=$(ticks); s1=$(ticks "$sp"); st1=$(steal); b1=$(($(busy) - $(pticks)))
 busy_kb=$(rss)
 wait "$cap" || true; cap=""
-python3 - "$cap_dir/rtp.pcapng" "$calls" "$window" "$t0" "$t1" "$hz" "$idle_kb" "$busy_kb" "$s0" "$s1" "$st0" "$st1" <<'PY'
+[ -z "$probe" ] || { wait "$probe" || true; probe=""; cat "$work/cpu_speed.err"; }
+python3 - "$cap_dir/rtp.pcapng" "$calls" "$window" "$t0" "$t1" "$hz" "$idle_kb" "$busy_kb" "$s0" "$s1" "$st0" "$st1" "$work/stalls.txt" "$b0" "$b1" <<'PY'
 import statistics, struct, sys
 path, calls, window = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 t0, t1, hz, idle_kb, busy_kb, s0, s1, st0, st1 = (int(x) for x in sys.argv[4:13])
+# Host slowdowns (bench/cpu_speed.rs), each widened by 100 ms for the catch-up after it.
+b0, b1 = int(sys.argv[14]), int(sys.argv[15])
+slow = [(float(a), float(b) + 0.1) for _, a, b, _ in (l.split() for l in open(sys.argv[13]) if l.startswith("slow "))]
 streams = {}
 data = open(path, "rb").read()
 pos, tsres = 0, 1e-6
@@ -96,23 +113,28 @@ while pos + 12 <= len(data):
             if len(rtp) >= 12 and rtp[0] >> 6 == 2 and rtp[1] & 0x7F in (0, 8):
                 streams.setdefault(sport, []).append(t)
     pos += blen if blen >= 12 else len(data)
-jit, gaps, counts = [], 0, []
+jit, gaps, counts, calm = [], 0, [], []
 for ts in streams.values():
     ts.sort(); counts.append(len(ts))
     for a, b in zip(ts, ts[1:]):
         d = (b - a) * 1000
         jit.append(abs(d - 20))
         if d > 30: gaps += 1
-jit.sort()
-p = lambda q: jit[min(len(jit) - 1, int(len(jit) * q))]
+        if not any(s < b and a < e for s, e in slow): calm.append(abs(d - 20))
+jit.sort(); calm.sort()
+p = lambda q, v=jit: v[min(len(v) - 1, int(len(v) * q))]
 cpu = (t1 - t0) / hz / window * 100
 per_call_kb = (busy_kb - idle_kb) / max(calls, 1)
 expected = window * 50
 print(f"calls {calls}: gateway CPU {cpu:.1f} % of one core ({cpu / calls:.4f} % per call), "
       f"RSS {busy_kb / 1024:.1f} MiB ({idle_kb / 1024:.1f} idle, {per_call_kb:.1f} KiB per call); "
-      f"sipp CPU {(s1 - s0) / hz / window * 100:.1f} %, hypervisor steal {(st1 - st0) / hz / window * 100:.1f} % of one core")
+      f"sipp CPU {(s1 - s0) / hz / window * 100:.1f} %, hypervisor steal {(st1 - st0) / hz / window * 100:.1f} % of one core, "
+      f"the machine (all processes but the probe) {(b1 - b0) / hz / window * 100:.1f} % of one core")
 print(f"RTP from the gateway in {window:.0f} s: {len(streams)} streams, packets per stream min {min(counts)} "
       f"median {statistics.median(counts):.0f} (expected {expected:.0f}), intervals > 30 ms: {gaps}, "
       f"send-interval jitter p50 {p(.5):.3f} ms p99 {p(.99):.3f} ms max {jit[-1]:.3f} ms")
+if slow:
+    print(f"host slowdowns: {len(slow)}; outside them (+100 ms): {len(calm) / len(jit) * 100:.1f} % of the intervals, "
+          f"jitter p50 {p(.5, calm):.3f} ms p99 {p(.99, calm):.3f} ms max {calm[-1]:.3f} ms")
 PY
 grep -E "refused|dropped" "$work/gw.log" | tail -3 || true
