@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Writes crates/hasip/link-order.txt: the functions of the release binary that start-up and
+# an idle gateway run, found by running it under valgrind's callgrind (package valgrind) with
+# the embedded default until it answers an OPTIONS request and has idled for a second. The
+# release build lists them first in its code (crates/hasip/build.rs), which keeps idle RSS
+# low (BENCHMARKS.md). Rerun after changes that move start-up code around (new
+# dependencies, a new compiler), then rebuild and check with bench/idle.sh.
+# Usage: bench/link_order.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)"; exit 1; }
+cargo build --release --locked -p hasip -q
+work=$(mktemp -d /tmp/hasip-link-order.XXXXXX)
+vg=""
+trap '[ -z "$vg" ] || kill "$vg" 2>/dev/null || true; rm -rf "$work"' EXIT
+port=${PORT:-25066}
+mkfifo "$work/stdin"
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" --compress-strings=no \
+  --compress-pos=no --demangle=no target/release/hasip --bind 127.0.0.1 --port "$port" \
+  --log-level 1 < "$work/stdin" > "$work/vg.log" 2>&1 &
+vg=$!
+exec 3> "$work/stdin"
+# Valgrind runs the program some 50 times slower: wait up to 20 s for the answer.
+python3 - "$port" <<'PY'
+import socket, sys, time
+p = int(sys.argv[1]); s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5)
+for _ in range(40):
+    s.sendto(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKo;rport\r\nFrom: <sip:b@x>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: o\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", ("127.0.0.1", p))
+    try:
+        s.recv(9999); sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit("no answer to OPTIONS under valgrind")
+PY
+sleep 1
+kill -TERM "$vg"
+wait "$vg" || true
+vg=""
+# Functions of the hasip binary itself ("ob=" names the object, "fn=" the function; a
+# "'N" suffix marks a recursion level), each once, in the order callgrind lists them.
+python3 - "$work/cg.out" crates/hasip/link-order.txt <<'PY'
+import re, sys
+ob, seen, names = "", set(), []
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    if line.startswith("ob="):
+        ob = line[3:].strip()
+    elif line.startswith("fn=") and ob.endswith("/release/hasip"):
+        name = re.sub(r"'\d+$", "", line[3:].strip())
+        if name not in seen:
+            seen.add(name); names.append(name)
+if len(names) < 100:
+    sys.exit(f"only {len(names)} functions found; the list was not written")
+open(sys.argv[2], "w").write("\n".join(names) + "\n")
+print(f"{sys.argv[2]}: {len(names)} functions")
+PY
