@@ -46,7 +46,8 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
         ob = line[3:].strip()
     elif line.startswith("fn=") and ob.endswith("/release/hasip"):
         name = re.sub(r"'\d+$", "", line[3:].strip())
-        if name not in seen:
+        # Skip what has no symbol: "0x…" addresses, "(below main)".
+        if name and name[0] not in "0(" and name not in seen:
             seen.add(name); names.append(name)
 if len(names) < 100:
     sys.exit(f"only {len(names)} functions found; the list was not written")
