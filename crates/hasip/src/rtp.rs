@@ -3,7 +3,7 @@
 //! Each call has one UDP socket. A small task per socket waits for datagrams and passes
 //! them to the event loop over one shared channel (the buffer is reused once the loop has
 //! handled a packet, so steady-state receiving allocates nothing); sending happens on the
-//! loop itself with `try_send_to`, which never waits. Recording frames are written to a
+//! loop itself with a non-blocking `sendto`, which never waits. Recording frames are written to a
 //! buffered WAV file on the loop: 1.3 KB per call per 20 ms, flushed once a second.
 
 use std::collections::HashMap;
@@ -196,7 +196,13 @@ impl MediaIo for Sink<'_> {
         let Some(s) = self.sockets.get(&call) else {
             return;
         };
-        match s.sock.try_send_to(payload, to) {
+        // Straight to the kernel, not through tokio's `try_send_to`: that one answers
+        // WouldBlock without trying until the reactor has once seen the socket writable,
+        // which a socket bound moments ago may not have been yet — the first packet of a
+        // call's first prompt was lost that way whenever the ACK came in before the loop
+        // next polled the reactor. The socket is non-blocking, so a full buffer is still
+        // WouldBlock.
+        match socket2::SockRef::from(&*s.sock).send_to(payload, &to.into()) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => *self.dropped += 1,
             Err(e) => tracing::trace!(call = call.0, %to, error = %e, "RTP send failed"),
@@ -214,5 +220,38 @@ impl MediaIo for Sink<'_> {
             tracing::error!(call = call.0, file = %r.path, error = %e, "recording stopped: cannot write");
             r.failed = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The first packet of a call goes out even when the loop has not polled the reactor
+    /// since the socket was bound (an ACK right behind the INVITE): it once counted as
+    /// "dropped" without being tried, and prompts lost their first 20 ms now and then.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_socket_bound_moments_ago_sends_its_first_packet() {
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind the peer");
+        peer.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("read timeout");
+        let to = peer.local_addr().expect("peer address");
+        let (tx, _rx) = mpsc::channel(4);
+        let call = CallKey(7);
+        let (_, sock) = open(call, IpAddr::from([127, 0, 0, 1]), None, tx).expect("bind RTP");
+        let sockets = HashMap::from([(call, sock)]);
+        let (mut recorders, mut dropped) = (HashMap::new(), 0);
+        // No await between binding and sending: the reactor has not seen the socket yet.
+        Sink {
+            sockets: &sockets,
+            recorders: &mut recorders,
+            dropped: &mut dropped,
+        }
+        .send(call, to, b"first packet");
+        assert_eq!(dropped, 0, "the packet was not even tried");
+        let mut buf = [0u8; 64];
+        let (n, _) = peer.recv_from(&mut buf).expect("the first packet arrives");
+        assert_eq!(&buf[..n], b"first packet");
     }
 }
