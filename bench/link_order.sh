@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Writes crates/hasip/link-order.txt: the functions of the release binary that start-up and
+# Writes crates/hasip/link-order.ld: the functions of the release binary that start-up and
 # an idle gateway run, found by running it under valgrind's callgrind (package valgrind) with
 # the embedded default until it answers an OPTIONS request and has idled for a second. The
 # release build lists them first in its code (crates/hasip/build.rs), which keeps idle RSS
-# low (BENCHMARKS.md). Rerun after changes that move start-up code around (new
-# dependencies, a new compiler), then rebuild and check with bench/idle.sh.
+# low (BENCHMARKS.md). Rerun when start-up runs new functions (idle RSS creeps up), then
+# rebuild and check with bench/idle.sh.
 # Usage: bench/link_order.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,20 +37,38 @@ kill -TERM "$vg"
 wait "$vg" || true
 vg=""
 # Functions of the hasip binary itself ("ob=" names the object, "fn=" the function; a
-# "'N" suffix marks a recursion level), each once, in the order callgrind lists them.
-python3 - "$work/cg.out" crates/hasip/link-order.txt <<'PY'
+# "'N" suffix marks a recursion level), each once, in the order callgrind lists them, as a
+# linker script that lists their sections (function sections: ".text.<symbol>", and
+# ".text.unlikely.<symbol>" for #[cold] ones) first in .text. Rust's symbol names carry
+# hashes that change whenever a crate's dependencies or the compiler change, so the names
+# are written with "*" for the hashes: the list then survives such changes, at the price of
+# also taking along the other instances of a generic function (its cluster is ~1.2 MiB of
+# code instead of ~0.7; exact names gave 3.9 MiB idle RSS but lost a quarter of the saving
+# with the next new dependency).
+python3 - "$work/cg.out" crates/hasip/link-order.ld <<'PY'
 import re, sys
-ob, seen, names = "", set(), []
+def pattern(name):
+    name = re.sub(r"\.llvm\.\d+$", "", name)
+    name = re.sub(r"17h[0-9a-f]{16}E$", "17h", name)  # legacy mangling: the hash at the end
+    return re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)   # v0 mangling: each crate's hash
+ob, seen, lines = "", set(), []
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     if line.startswith("ob="):
         ob = line[3:].strip()
     elif line.startswith("fn=") and ob.endswith("/release/hasip"):
         name = re.sub(r"'\d+$", "", line[3:].strip())
         # Skip what has no symbol: "0x…" addresses, "(below main)".
-        if name and name[0] not in "0(" and name not in seen:
-            seen.add(name); names.append(name)
-if len(names) < 100:
-    sys.exit(f"only {len(names)} functions found; the list was not written")
-open(sys.argv[2], "w").write("\n".join(names) + "\n")
-print(f"{sys.argv[2]}: {len(names)} functions")
+        if not name or name[0] in "0(":
+            continue
+        p = pattern(name)
+        if p not in seen:
+            seen.add(p); lines.append(f"    *(.text.{p}* .text.unlikely.{p}*)")
+if len(lines) < 100:
+    sys.exit(f"only {len(lines)} functions found; the list was not written")
+with open(sys.argv[2], "w") as out:
+    out.write("/* Written by bench/link_order.sh: the functions that start-up and an idle gateway\n"
+              "   run, first in the code (crates/hasip/build.rs). */\n"
+              "SECTIONS\n{\n  .text :\n  {\n" + "\n".join(lines)
+              + "\n  }\n}\nINSERT BEFORE .init;\n")
+print(f"{sys.argv[2]}: {len(lines)} patterns")
 PY
