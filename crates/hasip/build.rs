@@ -5,15 +5,16 @@
 //!   would otherwise read at every start. GNU ld 2.38+ and glibc 2.36+ use it; an older ld
 //!   ignores the option with a warning, and ld only emits DT_RELR when the C library supports
 //!   it.
-//! - In release builds linked by LLD, the linker script `link-order.ld` (written by
-//!   `bench/link_order.sh`) lists the functions that start-up and an idle gateway run first
-//!   in `.text`. Spread over 6.7 MiB of code, the pages the kernel maps around each one
-//!   touched (64 KiB at a time) kept 2.5 MiB of it resident; gathered, 1.3 MiB. The names
-//!   are patterns without Rust's symbol hashes, so the list survives dependency and
-//!   compiler changes; a pattern that matches nothing is skipped, so a stale list only
-//!   loses some of the saving. Rust 1.90+ links x86_64-unknown-linux-gnu with its own LLD;
-//!   other targets, older compilers and builds that turn LLD off keep the default order (the
-//!   script was only tried with LLD), as does `HASIP_NO_LINK_ORDER=1`.
+//! - In builds linked by LLD (debug builds too, so that every CI run links with it), the
+//!   linker script `link-order.ld` (written by `bench/link_order.sh`) lists the functions
+//!   that start-up and an idle gateway run first in `.text`. Spread over 6.7 MiB of code,
+//!   the pages the kernel maps around each one touched (64 KiB at a time) kept 2.5 MiB of
+//!   it resident; gathered, 1.4 MiB. The names are patterns without Rust's symbol hashes, so
+//!   the list survives dependency and compiler changes; a pattern that matches nothing is
+//!   skipped, so a stale list only loses some of the saving. Rust 1.90+ links
+//!   x86_64-unknown-linux-gnu with its own LLD; other targets, older compilers and builds
+//!   that turn LLD off keep the default order (the script was only tried with LLD), as does
+//!   `HASIP_NO_LINK_ORDER=1`.
 
 use std::process::Command;
 
@@ -25,7 +26,7 @@ fn main() {
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
-    if var("PROFILE") == "release" && var("HASIP_NO_LINK_ORDER").is_empty() && links_with_lld() {
+    if var("HASIP_NO_LINK_ORDER").is_empty() && links_with_lld() {
         let list = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("link-order.ld");
         if list.is_file() {
             println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", list.display());
