@@ -8,9 +8,10 @@
    ready"); a UDP client calls, ACKs the 200 OK at once and times the 200 OK's arrival to
    the first RTP packet that is not silence.
 2. RFC 4733 digit -> webhook: the gateway runs stand-alone against a small HTTP server in
-   this process playing Home Assistant (HA_BASE_URL, HTTP/1.1 keep-alive); once a call is established the
-   client sends a digit as RFC 4733 (start, then three end packets) and times the first
-   end packet (a digit is reported when it ends) to the webhook POST carrying it.
+   this process playing Home Assistant (HA_BASE_URL, HTTP/1.1 keep-alive); once a call is
+   established the client sends a digit as RFC 4733 (start, then three end packets) and
+   times the first end packet (a digit is reported when it ends) to the webhook POST
+   carrying it.
 Prints median / p90 / p99 / max for both. With HASIP_STALLS=FILE (bench/media_latency.sh
 STALLS=1: bench/cpu_speed.rs writing FILE meanwhile), prints them again for the samples that
 do not overlap a stretch in which the host ran this virtual machine's CPUs slower."""

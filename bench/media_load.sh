@@ -85,8 +85,8 @@ python3 - "$cap_dir/rtp.pcapng" "$calls" "$window" "$t0" "$t1" "$hz" "$idle_kb" 
 import statistics, struct, sys
 path, calls, window = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 t0, t1, hz, idle_kb, busy_kb, s0, s1, st0, st1 = (int(x) for x in sys.argv[4:13])
-# Host slowdowns (bench/cpu_speed.rs), each widened by 100 ms for the catch-up after it.
 b0, b1 = int(sys.argv[14]), int(sys.argv[15])
+# Host slowdowns (bench/cpu_speed.rs), each widened by 100 ms for the catch-up after it.
 slow = [(float(a), float(b) + 0.1) for _, a, b, _ in (l.split() for l in open(sys.argv[13]) if l.startswith("slow "))]
 streams = {}
 data = open(path, "rb").read()

@@ -3,8 +3,9 @@
 //! Each call has one UDP socket. A small task per socket waits for datagrams and passes
 //! them to the event loop over one shared channel (the buffer is reused once the loop has
 //! handled a packet, so steady-state receiving allocates nothing); sending happens on the
-//! loop itself with a non-blocking `sendto`, which never waits. Recording frames are written to a
-//! buffered WAV file on the loop: 1.3 KB per call per 20 ms, flushed once a second.
+//! loop itself with a non-blocking `sendto`, which never waits. Recording frames are
+//! written to a buffered WAV file on the loop: 1.3 KB per call per 20 ms, flushed once a
+//! second.
 
 use std::collections::HashMap;
 use std::fs::File;
