@@ -11,7 +11,8 @@ work=$(mktemp -d /tmp/hasip-cpu-speed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rustc -O bench/cpu_speed.rs -o "$work/cpu_speed"
 if [ -n "${2:-}" ]; then
-  exec taskset -c "$2" "$work/cpu_speed" "$seconds"
+  taskset -c "$2" "$work/cpu_speed" "$seconds"
+  exit
 fi
 # One probe per CPU, side by side: on this virtual machine their slow stretches coincide.
 pids=()

@@ -43,8 +43,8 @@ vg=""
 # hashes that change whenever a crate's dependencies or the compiler change, so the names
 # are written with "*" for the hashes: the list then survives such changes, at the price of
 # also taking along the other instances of a generic function (its cluster is ~1.2 MiB of
-# code instead of ~0.7; exact names gave 3.9 MiB idle RSS but lost a quarter of the saving
-# with the next new dependency).
+# code instead of ~0.7; exact names gave 3.95 MiB idle RSS, but after one new dependency a
+# third of them matched nothing and idle RSS was back at 4.7 MiB).
 python3 - "$work/cg.out" crates/hasip/link-order.ld <<'PY'
 import re, sys
 def pattern(name):
