@@ -154,6 +154,26 @@ impl Gateway {
             .collect()
     }
 
+    /// Every event so far with the time its log line was written (seconds since midnight
+    /// UTC, to the microsecond: the logger's timestamp), which is when it was handed to the
+    /// webhook queue.
+    pub fn timed_events(&self) -> Vec<(f64, Value)> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| {
+                let (_, rest) = l.split_once(" event {")?;
+                let json: Value = serde_json::from_str(&format!("{{{rest}")).ok()?;
+                // 2026-12-06T20:12:50.146091Z
+                let time = l.split_whitespace().next()?.split_once('T')?.1;
+                let mut parts = time.trim_end_matches('Z').split(':');
+                let h: f64 = parts.next()?.parse().ok()?;
+                let m: f64 = parts.next()?.parse().ok()?;
+                let s: f64 = parts.next()?.parse().ok()?;
+                Some((h * 3600.0 + m * 60.0 + s, json))
+            })
+            .collect()
+    }
+
     /// Waits until an event named `name` has been reported `n` times in total, and
     /// returns the latest.
     pub fn wait_event_n(&self, name: &str, n: usize, timeout: Duration) -> Option<Value> {

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod ha;
 pub mod kamailio;
 pub mod mosquitto;
+pub mod pcap;
 pub mod ports;
 pub mod process;
 pub mod raw;

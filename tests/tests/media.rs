@@ -155,6 +155,122 @@ fn rfc4733_pcaps_from_sipp_give_every_digit_exactly_once() {
     assert_eq!(digits, "123456789*#0");
 }
 
+/// The times (log timestamps, seconds) at which each `dtmf_digit` was reported, with its
+/// digit.
+fn digit_times(gw: &Gateway) -> Vec<(f64, String)> {
+    gw.timed_events()
+        .into_iter()
+        .filter(|(_, e)| e["event"] == "dtmf_digit")
+        .filter_map(|(t, e)| Some((t, e["digit"].as_str()?.to_owned())))
+        .collect()
+}
+
+/// Issue 24: a key held for half a second reaches Home Assistant when it is pressed, not
+/// when it is let go. sipp sends three presses as a phone does (a packet every 20 ms, three
+/// end packets): `1` for 500 ms, `2` right after it, then `1` again. The `2`'s first packet
+/// leaves 520 ms after the `1`'s: reported on first packets, the two digits are about
+/// 520 ms apart; reported on their ends (the old behaviour), 140 ms.
+#[test]
+fn a_long_rfc4733_press_is_reported_on_its_first_packet() {
+    require(&["sipp"]);
+    let dir = WorkDir::new("media-rfc4733-long-press");
+    let gw = Gateway::start_with(&dir, Some(&options()), &[]);
+    let ms = Duration::from_millis;
+    let packets = hasip_tests::pcap::rfc4733_presses(
+        101,
+        &[
+            (1, ms(0), ms(500)),
+            (2, ms(520), ms(100)),
+            (1, ms(800), ms(100)),
+        ],
+    );
+    let pcap = dir.file("long-press.pcap");
+    hasip_tests::pcap::write(&pcap, &packets);
+    let play = format!(
+        "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n  <pause milliseconds=\"1500\"/>\n",
+        pcap.display()
+    );
+    let scenario = include_str!("../sipp/uac_media.xml").replace("<!--MEDIA-->", &play);
+    let run = sipp::run(
+        &dir,
+        "long-press",
+        &scenario,
+        gw.sip,
+        Transport::Udp,
+        Duration::from_secs(20),
+    );
+    assert!(run.passed(), "sipp: {:?}", run.received);
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    let got = digit_times(&gw);
+    let digits: String = got.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(digits, "121", "one digit per press, never two: {got:?}");
+    let gap = got[1].0 - got[0].0;
+    assert!(
+        (0.42..0.8).contains(&gap),
+        "the 500 ms press was reported {gap:.3} s before the next one: not on its first packet"
+    );
+}
+
+/// The in-band form of the same: baresip's microphone holds the tone of `1` for 500 ms,
+/// then, 150 ms later, `2` for 100 ms. Reported once each tone has lasted the detector's
+/// minimum, they are about 650 ms apart; reported when each tone stops, about 250 ms.
+#[test]
+fn a_long_in_band_press_is_reported_before_it_ends() {
+    require(&["baresip", "sox"]);
+    let dir = WorkDir::new("media-inband-long-press");
+    let mut parts = Vec::new();
+    for (i, (lo, hi, on, off)) in [(697, 1209, "0.5", "0.15"), (697, 1336, "0.1", "1")]
+        .into_iter()
+        .enumerate()
+    {
+        let p = dir.file(&format!("press{i}.wav"));
+        sox(&[
+            "-n",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            p.to_str().unwrap_or_default(),
+            "synth",
+            on,
+            "sine",
+            &lo.to_string(),
+            "sine",
+            &hi.to_string(),
+            "channels",
+            "1",
+            "gain",
+            "-9",
+            "pad",
+            if i == 0 { "0.5" } else { "0" },
+            off,
+        ]);
+        parts.push(p.to_string_lossy().into_owned());
+    }
+    let seq = dir.file("presses.wav");
+    let mut args: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let seq_s = seq.to_string_lossy().into_owned();
+    args.push(&seq_s);
+    sox(&args);
+    let (gw, door) = baresip_calls_gateway(&dir, Some(seq));
+    gw.wait_event_n("dtmf_digit", 2, WAIT)
+        .unwrap_or_else(|| panic!("digits so far: {:?}", digits_of(&gw)));
+    door.command("hangup", "").expect("hangup");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    let got = digit_times(&gw);
+    let digits: String = got.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(digits, "12", "{got:?}");
+    let gap = got[1].0 - got[0].0;
+    assert!(
+        (0.5..0.8).contains(&gap),
+        "the 500 ms tone was reported {gap:.3} s before the next: not before it ended"
+    );
+}
+
 /// baresip calls the gateway; returns both and the established gateway.
 fn baresip_calls_gateway(dir: &WorkDir, source: Option<PathBuf>) -> (Gateway, Baresip) {
     let gw = Gateway::start_with(dir, Some(&options()), &[]);

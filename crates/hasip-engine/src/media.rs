@@ -326,14 +326,18 @@ impl Engine {
             // An event can move a menu's deadline.
             self.timeout_cache = None;
             match ev {
-                MediaEvent::Dtmf {
+                MediaEvent::Dtmf { digit, source } => {
+                    // Reported when the press starts, not when the key is let go (issue 24).
+                    tracing::debug!(call = key.0, digit = %digit.as_char(), ?source, "DTMF received");
+                    self.dtmf(now, key, digit.as_char());
+                }
+                MediaEvent::DtmfEnded {
                     digit,
                     source,
                     duration,
                     clock_rate,
                 } => {
-                    tracing::debug!(call = key.0, digit = %digit.as_char(), ?source, duration, clock_rate, "DTMF received");
-                    self.dtmf(now, key, digit.as_char());
+                    tracing::debug!(call = key.0, digit = %digit.as_char(), ?source, duration, clock_rate, "DTMF ended");
                 }
                 MediaEvent::DtmfSent { digit, method } => {
                     tracing::info!(call = key.0, digit = %digit.as_char(), ?method, "DTMF sent");

@@ -189,15 +189,18 @@ impl Engine {
         self.drain_menu(now, call);
     }
 
-    fn established_call(
+    /// A call whose SIP dialog is confirmed: established, or still in its settle time.
+    /// ha-sip sends DTMF and transfers as soon as pjsua reports the call CONFIRMED; the
+    /// settle time only delays `call_established` and the menu (issue 22).
+    fn confirmed_call(
         &self,
         from_call: Option<CallKey>,
         number: &str,
     ) -> Result<CallKey, CommandError> {
         let key = self.find_from(from_call, number)?;
         match self.calls.get(&key).map(|c| c.phase) {
-            Some(Phase::Established) => Ok(key),
-            _ => Err(CommandError(format!("call {number} is not established"))),
+            Some(Phase::Established | Phase::Settling) => Ok(key),
+            _ => Err(CommandError(format!("call {number} is not connected"))),
         }
     }
 
@@ -261,6 +264,11 @@ impl Engine {
                     self.drain_menu(now, key);
                     return Ok(());
                 }
+                if c.phase == Phase::Settling {
+                    // Already answered: the (replaced) menu is entered when the settle
+                    // time ends, as for any answered call (ha-sip crashed here, spec §3.4.4).
+                    return Ok(());
+                }
                 if c.direction != Direction2::Incoming || c.phase != Phase::Ringing {
                     // ha-sip crashed here for outgoing calls (issue #81); we decline clearly.
                     return Err(CommandError(format!(
@@ -301,7 +309,7 @@ impl Engine {
                 number,
                 transfer_to,
             } => {
-                let key = self.established_call(from_call, &number)?;
+                let key = self.confirmed_call(from_call, &number)?;
                 let r = self
                     .calls
                     .get(&key)
@@ -329,7 +337,7 @@ impl Engine {
                         "digits: {bad:?} is not a DTMF digit (0-9, *, #, A-D)"
                     )));
                 }
-                let key = self.established_call(from_call, &number)?;
+                let key = self.confirmed_call(from_call, &number)?;
                 // Sending resets the menu's timeout (spec §3.4.7).
                 if let Some(c) = self.calls.get_mut(&key) {
                     c.menu.handle_activity(now);

@@ -258,6 +258,92 @@ fn listen_mode_rings_until_answer_command_by_any_id() {
     assert_eq!(h.lines(), vec!["200"]);
 }
 
+/// The usual door opener: `answer`, then at once `send_dtmf` (ha-sip sends as soon as the
+/// call is confirmed; the settle time only delays `call_established` and the menu).
+#[test]
+fn commands_act_on_a_call_from_its_confirmation_not_after_the_settle_time() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 1000)]);
+    h.recv(&invite());
+    h.lines();
+    h.names();
+    let dtmf = |digits: &str, method| Command::SendDtmf {
+        number: "door".into(),
+        digits: digits.into(),
+        method,
+    };
+    let before = h.e.handle_command(h.now, dtmf("1", DtmfMethod::SipInfo));
+    assert!(before.is_err(), "a ringing call cannot send DTMF yet");
+    h.e.handle_command(
+        h.now,
+        Command::Answer {
+            number: "door".into(),
+            webhook_to_call: None,
+            menu: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+    let ok = h.sent.pop().unwrap();
+    assert_eq!(ok.status(), Some(200));
+    let tag = ok.to().unwrap().unwrap().tag().unwrap().to_owned();
+    h.recv(&in_dialog("ACK", &tag, 1));
+    h.at(10);
+    assert!(
+        h.names().is_empty(),
+        "still settling: no call_established yet"
+    );
+    // A second answer while settling is no error (the call is answered).
+    h.e.handle_command(
+        h.now,
+        Command::Answer {
+            number: "door".into(),
+            webhook_to_call: None,
+            menu: None,
+        },
+    )
+    .unwrap();
+    h.e.handle_command(h.now, dtmf("5", DtmfMethod::SipInfo))
+        .unwrap();
+    h.drain();
+    let info = h.sent.pop().expect("INFO sent while settling");
+    assert_eq!(
+        info.method().map(|m| m.to_string()).as_deref(),
+        Some("INFO")
+    );
+    assert!(String::from_utf8_lossy(info.body()).contains("Signal=5"));
+    h.e.handle_command(h.now, dtmf("9", DtmfMethod::Rfc2833))
+        .unwrap();
+    let mut wire = Wire::default();
+    h.e.drain_media(h.now, &mut wire);
+    for _ in 0..5 {
+        let t = h.e.poll_timeout().expect("media ticks");
+        h.now = t;
+        h.e.handle_timeout(t);
+        h.drain();
+        h.e.drain_media(t, &mut wire);
+    }
+    assert!(
+        wire.sent
+            .iter()
+            .any(|(_, _, p)| p[1] & 0x7f == 101 && p[12] == 9),
+        "an RFC 4733 event for 9 left while settling"
+    );
+    h.e.handle_command(
+        h.now,
+        Command::Transfer {
+            number: "door".into(),
+            transfer_to: "sip:reception@127.0.0.1".into(),
+        },
+    )
+    .unwrap();
+    h.drain();
+    assert_eq!(h.lines(), vec!["REFER"]);
+    assert!(h.now < h.base + Duration::from_millis(1000));
+    assert!(h.names().is_empty());
+    h.at(1010);
+    assert_eq!(h.names(), vec!["call_established"]);
+}
+
 #[test]
 fn listen_mode_ring_timeout_declines_after_300s() {
     let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);

@@ -25,8 +25,10 @@
 //!
 //! A digit starts after `min_on` samples of hits (one block without a hit may interrupt
 //! them: noise at 6 dB SNR can spoil a single block of a 40 ms tone) and ends after
-//! `min_off` samples without it; both are counted in samples, never in wall time. One
-//! [`DetectedDigit`] is reported per digit, when it ends, with its duration in samples.
+//! `min_off` samples without it; both are counted in samples, never in wall time. Each
+//! digit is reported twice: [`DetectorEvent::Started`] as soon as it has lasted `min_on`
+//! (that is when a key press reaches Home Assistant, not when the key is let go), and
+//! [`DetectorEvent::Ended`] with its duration in samples.
 
 use std::collections::VecDeque;
 use std::f32::consts::PI;
@@ -93,6 +95,15 @@ pub struct DetectedDigit {
     pub duration: u32,
     /// The sample rate of `duration`.
     pub sample_rate: u32,
+}
+
+/// What the detector reports, in the order it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorEvent {
+    /// A digit has lasted `min_on`: it is a digit.
+    Started(Digit),
+    /// That digit ended.
+    Ended(DetectedDigit),
 }
 
 /// Hits of a digit that has not started yet.
@@ -189,7 +200,7 @@ pub struct InbandDetector {
     min_off_blocks: u32,
     pending: Option<Pending>,
     active: Option<Active>,
-    out: VecDeque<DetectedDigit>,
+    out: VecDeque<DetectorEvent>,
 }
 
 impl InbandDetector {
@@ -399,11 +410,11 @@ impl InbandDetector {
                 return;
             }
             self.active = None;
-            self.out.push_back(DetectedDigit {
+            self.out.push_back(DetectorEvent::Ended(DetectedDigit {
                 digit: a.digit,
                 duration: (a.last_hit_end - a.start).min(u64::from(u32::MAX)) as u32,
                 sample_rate: self.sample_rate,
-            });
+            }));
         }
         self.track_pending(hit, start);
         if self.active.is_none()
@@ -418,6 +429,7 @@ impl InbandDetector {
                 last_hit_end: end,
                 misses: 0,
             });
+            self.out.push_back(DetectorEvent::Started(p.digit));
         }
     }
 
@@ -440,9 +452,20 @@ impl InbandDetector {
         };
     }
 
-    /// The next digit that has ended.
-    pub fn poll_digit(&mut self) -> Option<DetectedDigit> {
+    /// The next start or end.
+    pub fn poll_event(&mut self) -> Option<DetectorEvent> {
         self.out.pop_front()
+    }
+
+    /// The next digit that has ended, passing over start notices (for callers that only
+    /// count digits and their durations).
+    pub fn poll_digit(&mut self) -> Option<DetectedDigit> {
+        while let Some(ev) = self.out.pop_front() {
+            if let DetectorEvent::Ended(d) = ev {
+                return Some(d);
+            }
+        }
+        None
     }
 }
 
@@ -601,6 +624,43 @@ mod tests {
             *s = 0;
         }
         assert_eq!(detect(&pcm, RATE).len(), 1);
+    }
+
+    #[test]
+    fn a_long_tone_is_reported_once_it_has_lasted_min_on_not_when_it_ends() {
+        let five = Digit::from_char('5').unwrap();
+        for rate in [8000, 16_000] {
+            // 500 ms of tone after 100 ms of silence, fed in 20 ms packets.
+            let pcm = synth(&[five], rate, 500, 100, -10.0, 0.0, Some(20.0), 9);
+            let mut d = InbandDetector::new(rate, DetectorConfig::default());
+            let packet = rate as usize / 50;
+            let mut started_at = None;
+            let mut events = Vec::new();
+            for (k, chunk) in pcm.chunks(packet).enumerate() {
+                d.process(chunk);
+                while let Some(ev) = d.poll_event() {
+                    if ev == DetectorEvent::Started(five) && started_at.is_none() {
+                        started_at = Some(k * 20 + 20);
+                    }
+                    events.push(ev);
+                }
+            }
+            d.process(&vec![0; rate as usize / 10]);
+            events.extend(std::iter::from_fn(|| d.poll_event()));
+            let started_at = started_at.expect("reported");
+            // Tone from 100 ms: min_on is two blocks (25.5 ms), plus up to one block of
+            // alignment and one 20 ms packet of arrival.
+            assert!(
+                (120..=160).contains(&started_at),
+                "{rate} Hz: started at {started_at} ms"
+            );
+            assert_eq!(events.len(), 2, "one start, one end: {events:?}");
+            assert!(
+                matches!(events[1], DetectorEvent::Ended(e) if e.digit == five
+                    && e.duration >= rate / 1000 * 480),
+                "{events:?}"
+            );
+        }
     }
 
     /// All 16 digits with both tones moved by `dev` (a fraction), clean.

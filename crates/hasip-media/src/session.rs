@@ -36,14 +36,14 @@ use std::time::{Duration, Instant};
 
 use crate::codec::{AudioCodec, Codec, CodecError, MAX_PAYLOAD};
 use crate::dtmf::{Digit, DtmfError, DtmfMethod, DtmfSource, DtmfTiming, parse_digits};
-use crate::goertzel::{DetectorConfig, InbandDetector};
+use crate::goertzel::{DetectorConfig, DetectorEvent, InbandDetector};
 use crate::jitter::PlayoutBuffer;
 use crate::mix;
 use crate::rng::SplitMix64;
 use crate::rtcp::{self, RtcpPacket, SenderInfo};
 use crate::rtp::{self, RtpHeader, RtpPacket};
 use crate::stats::{ReceiveStats, SeqStatus};
-use crate::telephone_event::{EventReceiver, EventSender};
+use crate::telephone_event::{EventReceiver, EventSender, ReceiverEvent};
 use crate::tone::InbandSender;
 
 /// The interval of the shell's shared ticker.
@@ -53,6 +53,9 @@ pub const TICK: Duration = Duration::from_millis(20);
 pub const MAX_CATCH_UP: u64 = 5;
 /// Packets in a row from a new address (same SSRC) before RTP re-latches to it.
 const RELATCH_PACKETS: u32 = 4;
+/// An RFC 4733 event of the digit an in-band tone carried, starting this soon after the
+/// tone, is the same key press sent both ways.
+const SAME_PRESS: Duration = Duration::from_millis(200);
 /// Static payload type of comfort noise (RFC 3389): accepted and ignored.
 const PT_CN: u8 = 13;
 /// Packets kept for [`MediaSession::poll_transmit`] if the caller does not drain them.
@@ -224,8 +227,18 @@ pub enum PlaybackEnd {
 /// What the session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A received digit, reported once, when it ends.
+    /// A received digit, reported once, as soon as it is one: on the first packet of an
+    /// RFC 4733 event that arrives, or once an in-band tone has lasted the detector's
+    /// `min_on`. A press sent both ways (tones in the audio and events) is reported once.
     Dtmf {
+        /// The digit.
+        digit: Digit,
+        /// How it arrived.
+        source: DtmfSource,
+    },
+    /// A digit reported by [`Event::Dtmf`] has ended: how long it lasted (for logs; it is
+    /// not a second digit).
+    DtmfEnded {
         /// The digit.
         digit: Digit,
         /// How it arrived.
@@ -410,6 +423,12 @@ pub struct MediaSession {
     detector: Option<InbandDetector>,
     event_rx: Option<EventReceiver>,
     saw_rfc4733: bool,
+    /// The last in-band digit: which, and until when it counts as the same press for an
+    /// RFC 4733 event of the same digit (`None` while the tone lasts).
+    inband_press: Option<(Digit, Option<Instant>)>,
+    /// The RFC 4733 event in progress was already reported in-band: its end is not
+    /// reported either.
+    event_suppressed: bool,
     last_rx: Option<Instant>,
     no_media_reported: bool,
 
@@ -538,6 +557,8 @@ impl MediaSession {
                 .then(|| InbandDetector::new(rate, config.detector)),
             event_rx: te.map(|t| EventReceiver::new(t.clock_rate, config.dtmf_event_timeout)),
             saw_rfc4733: false,
+            inband_press: None,
+            event_suppressed: false,
             last_rx: None,
             no_media_reported: false,
             tap: false,
@@ -654,9 +675,16 @@ impl MediaSession {
         if is_event {
             if let Some(rx) = &mut self.event_rx {
                 rx.handle_packet(now, p.timestamp, p.payload);
-                self.saw_rfc4733 = true;
+                if !self.saw_rfc4733 {
+                    // The detector stops here (the phone speaks RFC 4733): a tone it was
+                    // hearing counts as ending now.
+                    self.saw_rfc4733 = true;
+                    if let Some((d, None)) = self.inband_press {
+                        self.inband_press = Some((d, Some(now + SAME_PRESS)));
+                    }
+                }
             }
-            self.drain_event_rx();
+            self.drain_event_rx(now);
         } else if is_audio {
             let n = match self.codec.decode(p.payload, &mut self.rx_pcm) {
                 Ok(n) => n,
@@ -670,13 +698,25 @@ impl MediaSession {
                 && !self.saw_rfc4733
             {
                 det.process(pcm);
-                while let Some(d) = det.poll_digit() {
-                    self.events.push_back(Event::Dtmf {
-                        digit: d.digit,
-                        source: DtmfSource::InBand,
-                        duration: d.duration,
-                        clock_rate: d.sample_rate,
-                    });
+                while let Some(ev) = det.poll_event() {
+                    match ev {
+                        DetectorEvent::Started(digit) => {
+                            self.inband_press = Some((digit, None));
+                            self.events.push_back(Event::Dtmf {
+                                digit,
+                                source: DtmfSource::InBand,
+                            });
+                        }
+                        DetectorEvent::Ended(d) => {
+                            self.inband_press = Some((d.digit, Some(now + SAME_PRESS)));
+                            self.events.push_back(Event::DtmfEnded {
+                                digit: d.digit,
+                                source: DtmfSource::InBand,
+                                duration: d.duration,
+                                clock_rate: d.sample_rate,
+                            });
+                        }
+                    }
                 }
             }
             if self.tap {
@@ -740,7 +780,7 @@ impl MediaSession {
         if let Some(rx) = &mut self.event_rx {
             rx.handle_timeout(now);
         }
-        self.drain_event_rx();
+        self.drain_event_rx(now);
         if let Some(at) = self.no_media_deadline()
             && now >= at
         {
@@ -1080,17 +1120,36 @@ impl MediaSession {
         }
     }
 
-    fn drain_event_rx(&mut self) {
+    fn drain_event_rx(&mut self, now: Instant) {
         let Some(rx) = &mut self.event_rx else {
             return;
         };
         while let Some(ev) = rx.poll_event() {
-            self.events.push_back(Event::Dtmf {
-                digit: ev.digit,
-                source: DtmfSource::Rfc4733,
-                duration: ev.duration,
-                clock_rate: ev.clock_rate,
-            });
+            match ev {
+                ReceiverEvent::Started(digit) => {
+                    // The same press, already heard in the audio (a phone that sends both
+                    // ways, its events a little behind its tones): not a second digit.
+                    self.event_suppressed = self
+                        .inband_press
+                        .is_some_and(|(d, until)| d == digit && until.is_none_or(|t| now <= t));
+                    if !self.event_suppressed {
+                        self.events.push_back(Event::Dtmf {
+                            digit,
+                            source: DtmfSource::Rfc4733,
+                        });
+                    }
+                }
+                ReceiverEvent::Ended(ev) => {
+                    if !std::mem::take(&mut self.event_suppressed) {
+                        self.events.push_back(Event::DtmfEnded {
+                            digit: ev.digit,
+                            source: DtmfSource::Rfc4733,
+                            duration: ev.duration,
+                            clock_rate: ev.clock_rate,
+                        });
+                    }
+                }
+            }
         }
     }
 

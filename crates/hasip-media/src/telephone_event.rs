@@ -57,7 +57,20 @@ pub enum EventEnd {
     NextEvent,
 }
 
-/// One digit received as an RFC 4733 event.
+/// What the receiver reports: each event twice, once when its first packet arrives and
+/// once when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverEvent {
+    /// The first packet of a new event arrived (whichever packet of it came first: an
+    /// event whose first packets were lost starts on the first one that does arrive). This
+    /// is when a key press is reported: a user holding the key for half a second must not
+    /// wait for its end.
+    Started(Digit),
+    /// The event ended; no packet of it is reported again.
+    Ended(ReceivedEvent),
+}
+
+/// One digit received as an RFC 4733 event, as it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceivedEvent {
     /// The digit.
@@ -84,13 +97,16 @@ struct Current {
 /// How many ended events are remembered to drop their retransmitted end packets.
 const RECENT: usize = 8;
 
-/// Turns telephone-event packets into one [`ReceivedEvent`] per event.
+/// Turns telephone-event packets into one [`ReceiverEvent::Started`] and one
+/// [`ReceiverEvent::Ended`] per event.
 ///
-/// An event is identified by its RTP timestamp (RFC 4733 §2.5.2.1). Retransmitted end
-/// packets (the sender repeats the last one, §2.5.1.4) and late packets of an ended event
-/// are dropped; an event whose end packets are all lost ends `timeout` after its last
-/// packet; a long event split into segments (§2.5.1.3) stays one digit. Event codes other
-/// than the 16 DTMF digits are ignored.
+/// An event is identified by its RTP timestamp (RFC 4733 §2.5.2.1): a new timestamp is a
+/// new event, also for the same digit pressed again. Retransmitted end packets (the sender
+/// repeats the last one, §2.5.1.4) and late packets of an ended event are dropped; an event
+/// seen only as end packets starts and ends on the first of them; an event whose end
+/// packets are all lost ends `timeout` after its last packet; a long event split into
+/// segments (§2.5.1.3) stays one digit. Event codes other than the 16 DTMF digits are
+/// ignored.
 #[derive(Debug, Clone)]
 pub struct EventReceiver {
     clock_rate: u32,
@@ -98,7 +114,7 @@ pub struct EventReceiver {
     current: Option<Current>,
     recent: [Option<u32>; RECENT],
     next_recent: usize,
-    out: VecDeque<ReceivedEvent>,
+    out: VecDeque<ReceiverEvent>,
 }
 
 impl EventReceiver {
@@ -169,6 +185,7 @@ impl EventReceiver {
             duration: ev.duration,
             last_seen: now,
         });
+        self.out.push_back(ReceiverEvent::Started(digit));
         if ev.end {
             self.finish(EventEnd::EndPacket);
         }
@@ -188,9 +205,20 @@ impl EventReceiver {
         self.current.map(|c| c.last_seen + self.timeout)
     }
 
-    /// The next finished event.
-    pub fn poll_event(&mut self) -> Option<ReceivedEvent> {
+    /// The next start or end, in the order they happened.
+    pub fn poll_event(&mut self) -> Option<ReceiverEvent> {
         self.out.pop_front()
+    }
+
+    /// The next event that has ended, passing over start notices (for callers that only
+    /// count digits and their durations).
+    pub fn poll_digit(&mut self) -> Option<ReceivedEvent> {
+        while let Some(ev) = self.out.pop_front() {
+            if let ReceiverEvent::Ended(e) = ev {
+                return Some(e);
+            }
+        }
+        None
     }
 
     fn remember(&mut self, timestamp: u32) {
@@ -201,12 +229,12 @@ impl EventReceiver {
     fn finish(&mut self, ended_by: EventEnd) {
         if let Some(cur) = self.current.take() {
             self.remember(cur.timestamp);
-            self.out.push_back(ReceivedEvent {
+            self.out.push_back(ReceiverEvent::Ended(ReceivedEvent {
                 digit: cur.digit,
                 duration: cur.earlier + u32::from(cur.duration),
                 clock_rate: self.clock_rate,
                 ended_by,
-            });
+            }));
         }
     }
 }
@@ -472,13 +500,13 @@ mod tests {
             let t0 = start();
             let mut rx = EventReceiver::new(rate, ms(250));
             feed(&mut rx, t0, 1000, 5, rate, false);
-            let ev = rx.poll_event().unwrap();
+            let ev = rx.poll_digit().unwrap();
             assert_eq!(ev.digit, digit('5'));
             assert_eq!(ev.duration, 9 * rate / 50, "180 ms at {rate} Hz");
             assert_eq!(ev.clock_rate, rate);
             assert_eq!(ev.ended_by, EventEnd::EndPacket);
             assert_eq!(
-                rx.poll_event(),
+                rx.poll_digit(),
                 None,
                 "the repeated end packets are dropped"
             );
@@ -488,7 +516,7 @@ mod tests {
                 1000,
                 &payload(5, true, (9 * rate / 50) as u16),
             );
-            assert_eq!(rx.poll_event(), None);
+            assert_eq!(rx.poll_digit(), None);
             assert_eq!(rx.poll_timeout(), None);
         }
     }
@@ -498,20 +526,20 @@ mod tests {
         let t0 = start();
         let mut rx = EventReceiver::new(8000, ms(250));
         feed(&mut rx, t0, 1000, 11, 8000, true);
-        assert_eq!(rx.poll_event(), None);
+        assert_eq!(rx.poll_digit(), None);
         let deadline = rx.poll_timeout().unwrap();
         assert_eq!(deadline, t0 + ms(160 + 250));
         rx.handle_timeout(deadline - ms(1));
-        assert_eq!(rx.poll_event(), None);
+        assert_eq!(rx.poll_digit(), None);
         rx.handle_timeout(deadline);
-        let ev = rx.poll_event().unwrap();
+        let ev = rx.poll_digit().unwrap();
         assert_eq!(
             (ev.digit, ev.duration, ev.ended_by),
             (digit('#'), 1280, EventEnd::Timeout)
         );
         // A stray end packet of that event arriving later does not make a second digit.
         rx.handle_packet(deadline + ms(5), 1000, &payload(11, true, 1440));
-        assert_eq!(rx.poll_event(), None);
+        assert_eq!(rx.poll_digit(), None);
     }
 
     #[test]
@@ -521,7 +549,7 @@ mod tests {
         rx.handle_packet(t0, 1000, &payload(1, false, 160));
         rx.handle_packet(t0 + ms(20), 1000, &payload(1, false, 320));
         rx.handle_packet(t0 + ms(100), 2000, &payload(2, false, 160));
-        let ev = rx.poll_event().unwrap();
+        let ev = rx.poll_digit().unwrap();
         assert_eq!(
             (ev.digit, ev.duration, ev.ended_by),
             (digit('1'), 320, EventEnd::NextEvent)
@@ -529,15 +557,15 @@ mod tests {
         // Same digit twice in a row, each its own event.
         rx.handle_packet(t0 + ms(120), 2000, &payload(2, true, 320));
         rx.handle_packet(t0 + ms(300), 4000, &payload(2, true, 320));
-        assert_eq!(rx.poll_event().unwrap().digit, digit('2'));
-        assert_eq!(rx.poll_event().unwrap().digit, digit('2'));
-        assert_eq!(rx.poll_event(), None);
+        assert_eq!(rx.poll_digit().unwrap().digit, digit('2'));
+        assert_eq!(rx.poll_digit().unwrap().digit, digit('2'));
+        assert_eq!(rx.poll_digit(), None);
         // A reordered packet of an older event is ignored.
         rx.handle_packet(t0 + ms(310), 5000, &payload(3, false, 160));
         rx.handle_packet(t0 + ms(311), 4500, &payload(9, false, 160));
         rx.handle_packet(t0 + ms(320), 5000, &payload(3, true, 320));
-        assert_eq!(rx.poll_event().unwrap().digit, digit('3'));
-        assert_eq!(rx.poll_event(), None);
+        assert_eq!(rx.poll_digit().unwrap().digit, digit('3'));
+        assert_eq!(rx.poll_digit(), None);
     }
 
     #[test]
@@ -547,9 +575,9 @@ mod tests {
         rx.handle_packet(t0, 0, &payload(0, false, 0xFFFF));
         rx.handle_packet(t0 + ms(20), 0xFFFF, &payload(0, false, 800));
         rx.handle_packet(t0 + ms(40), 0xFFFF, &payload(0, true, 1600));
-        let ev = rx.poll_event().unwrap();
+        let ev = rx.poll_digit().unwrap();
         assert_eq!(ev.duration, 0xFFFF + 1600);
-        assert_eq!(rx.poll_event(), None);
+        assert_eq!(rx.poll_digit(), None);
     }
 
     #[test]
@@ -558,8 +586,87 @@ mod tests {
         let mut rx = EventReceiver::new(8000, ms(250));
         rx.handle_packet(t0, 1, &payload(16, true, 160)); // flash
         rx.handle_packet(t0, 2, &[1, 2]);
-        assert_eq!(rx.poll_event(), None);
+        assert_eq!(rx.poll_digit(), None);
         assert_eq!(rx.poll_timeout(), None);
+    }
+
+    fn all(rx: &mut EventReceiver) -> Vec<ReceiverEvent> {
+        std::iter::from_fn(|| rx.poll_event()).collect()
+    }
+
+    fn starts(events: &[ReceiverEvent]) -> Vec<char> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ReceiverEvent::Started(d) => Some(d.as_char()),
+                ReceiverEvent::Ended(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_digit_is_reported_on_its_first_packet_and_ends_once() {
+        let t0 = start();
+        let mut rx = EventReceiver::new(8000, ms(250));
+        rx.handle_packet(t0, 1000, &payload(7, false, 160));
+        assert_eq!(all(&mut rx), [ReceiverEvent::Started(digit('7'))]);
+        // The rest of the press: updates, then three end packets; only its end follows.
+        for k in 2..=7u16 {
+            rx.handle_packet(
+                t0 + ms(20 * u64::from(k)),
+                1000,
+                &payload(7, false, 160 * k),
+            );
+        }
+        assert_eq!(all(&mut rx), []);
+        for k in 0..3 {
+            rx.handle_packet(t0 + ms(160 + 20 * k), 1000, &payload(7, true, 1120));
+        }
+        let ev = all(&mut rx);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(
+            matches!(ev[0], ReceiverEvent::Ended(e) if e.duration == 1120 && e.digit == digit('7'))
+        );
+        // Late copies of any of its packets start nothing.
+        rx.handle_packet(t0 + ms(400), 1000, &payload(7, false, 320));
+        rx.handle_packet(t0 + ms(401), 1000, &payload(7, true, 1120));
+        assert_eq!(all(&mut rx), []);
+    }
+
+    #[test]
+    fn lost_first_packets_end_only_events_and_repeats_each_start_once() {
+        let t0 = start();
+        let mut rx = EventReceiver::new(8000, ms(250));
+        // The first three packets were lost: the fourth starts the digit.
+        rx.handle_packet(t0 + ms(60), 1000, &payload(1, false, 640));
+        rx.handle_packet(t0 + ms(80), 1000, &payload(1, true, 800));
+        assert_eq!(starts(&all(&mut rx)), ['1']);
+        // Only end packets of the next event arrived: one start, one end.
+        for k in 0..3 {
+            rx.handle_packet(t0 + ms(300 + k), 3000, &payload(1, true, 800));
+        }
+        let ev = all(&mut rx);
+        assert_eq!(
+            starts(&ev),
+            ['1'],
+            "the same digit again, a new press: {ev:?}"
+        );
+        assert_eq!(ev.len(), 2);
+        // A long event in segments: one start for all of them.
+        rx.handle_packet(t0 + ms(500), 10_000, &payload(0, false, 0xFFFF));
+        rx.handle_packet(t0 + ms(520), 10_000 + 0xFFFF, &payload(0, false, 800));
+        rx.handle_packet(t0 + ms(540), 10_000 + 0xFFFF, &payload(0, true, 1600));
+        let ev = all(&mut rx);
+        assert_eq!(starts(&ev), ['0']);
+        assert_eq!(ev.len(), 2);
+        // An event whose end never comes: started at once, ended by the timeout, once.
+        rx.handle_packet(t0 + ms(700), 90_000, &payload(11, false, 160));
+        assert_eq!(starts(&all(&mut rx)), ['#']);
+        rx.handle_timeout(t0 + ms(950));
+        let ev = all(&mut rx);
+        assert!(matches!(ev[..], [ReceiverEvent::Ended(e)] if e.ended_by == EventEnd::Timeout));
+        rx.handle_packet(t0 + ms(960), 90_000, &payload(11, true, 1600));
+        assert_eq!(all(&mut rx), []);
     }
 
     fn run_sender(tx: &mut EventSender, ticks: u32) -> Vec<(u32, EventTick)> {
@@ -657,7 +764,7 @@ mod tests {
                     &p.payload.to_bytes(),
                 );
             }
-            while let Some(ev) = rx.poll_event() {
+            while let Some(ev) = rx.poll_digit() {
                 assert_eq!(ev.duration, 640);
                 got.push(ev.digit);
             }

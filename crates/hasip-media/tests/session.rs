@@ -430,14 +430,33 @@ fn rfc4733_digits_arrive_once_and_switch_off_inband_detection() {
             Event::Dtmf {
                 digit,
                 source: DtmfSource::Rfc4733,
+            } => Some(digit.as_char()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, ['1', '1', '#']);
+    let ended: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DtmfEnded {
+                digit,
+                source: DtmfSource::Rfc4733,
                 duration: 960,
                 clock_rate: 8000,
             } => Some(digit.as_char()),
             _ => None,
         })
         .collect();
-    assert_eq!(digits, ['1', '1', '#']);
-    assert_eq!(h.events.len(), 3, "three digits, nothing else");
+    assert_eq!(ended, ['1', '1', '#']);
+    assert_eq!(
+        h.events.len(),
+        6,
+        "three digits, each started and ended, nothing else"
+    );
+    // Each digit was reported on its first packet, before its end packets.
+    assert!(matches!(h.events[0], Event::Dtmf { .. }));
+    assert!(matches!(h.events[1], Event::DtmfEnded { .. }));
 }
 
 #[test]
@@ -460,12 +479,27 @@ fn rfc4733_lost_end_packets_end_the_digit_on_the_tick() {
     let (deadline, why) = h.session.poll_timeout().unwrap();
     assert_eq!((deadline, why), (h.at(80 + 250), Timer::DtmfEventEnd));
     h.ticks(1, 16);
-    assert!(!h.events.iter().any(|e| matches!(e, Event::Dtmf { .. })));
-    h.ticks(17, 1); // 340 ms: past the deadline
     assert!(
-        h.events.iter().any(
-            |e| matches!(e, Event::Dtmf { digit, duration: 640, .. } if digit.as_char() == '5')
-        )
+        h.events
+            .iter()
+            .any(|e| matches!(e, Event::Dtmf { digit, .. } if digit.as_char() == '5')),
+        "reported on its first packet"
+    );
+    assert!(
+        !h.events
+            .iter()
+            .any(|e| matches!(e, Event::DtmfEnded { .. }))
+    );
+    h.ticks(17, 1); // 340 ms: past the deadline
+    assert!(h.events.iter().any(
+        |e| matches!(e, Event::DtmfEnded { digit, duration: 640, .. } if digit.as_char() == '5')
+    ));
+    assert_eq!(
+        h.events
+            .iter()
+            .filter(|e| matches!(e, Event::Dtmf { .. }))
+            .count(),
+        1
     );
 }
 
@@ -485,6 +519,64 @@ fn inband_packets(digits: &str, on: usize, off: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A phone that sends a key both ways: the tone in its audio, and RFC 4733 events a
+/// little behind it. One press, one digit; the next press of the same key is a digit again.
+#[test]
+fn a_press_sent_in_band_and_as_rfc4733_is_reported_once() {
+    let mut h = Harness::new(config());
+    let audio = inband_packets("5", 120, 40);
+    let mut seq = 1000;
+    for (k, p) in audio.iter().enumerate() {
+        let t = 20 * k as u64;
+        h.session.handle_rtp(h.at(t), remote(), p);
+        // Events for the same press start at 100 ms, end at 160 ms.
+        if (100..=160).contains(&t) {
+            seq += 1;
+            let p = EventPayload {
+                event: 5,
+                end: t == 160,
+                volume: 10,
+                duration: (t - 80) as u16 * 8,
+            };
+            h.session.handle_rtp(
+                h.at(t + 1),
+                remote(),
+                &event_packet(seq, 50_000, t == 100, p),
+            );
+        }
+    }
+    // A second press, events only, a second later.
+    for k in 0..4u16 {
+        seq += 1;
+        let p = EventPayload {
+            event: 5,
+            end: k == 3,
+            volume: 10,
+            duration: 160 * (k + 1),
+        };
+        h.session.handle_rtp(
+            h.at(1200 + 20 * u64::from(k)),
+            remote(),
+            &event_packet(seq, 90_000, k == 0, p),
+        );
+    }
+    h.drain();
+    let digits: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Dtmf { digit, source } => Some((digit.as_char(), *source)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        digits,
+        [('5', DtmfSource::InBand), ('5', DtmfSource::Rfc4733)],
+        "{:?}",
+        h.events
+    );
+}
+
 #[test]
 fn inband_digits_are_detected_in_received_audio() {
     let mut c = config();
@@ -498,7 +590,7 @@ fn inband_digits_are_detected_in_received_audio() {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Dtmf {
+            Event::DtmfEnded {
                 digit,
                 source: DtmfSource::InBand,
                 clock_rate: 8000,
@@ -704,7 +796,7 @@ fn rfc4733_sending_is_heard_by_the_receiver_at_48000() {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Dtmf {
+            Event::DtmfEnded {
                 digit,
                 source: DtmfSource::Rfc4733,
                 duration,
