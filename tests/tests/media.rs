@@ -383,6 +383,54 @@ fn in_band_tones_from_baresip_are_detected() {
     assert_eq!(digits_of(&gw), want);
 }
 
+/// Issue 22: the usual door-opener automation. The intercom (baresip) calls in listen
+/// mode; on `incoming_call` the automation sends `answer` and at once `send_dtmf`. With
+/// a 3 s settle time the digits must still reach the intercom before `call_established`.
+#[test]
+fn answer_then_send_dtmf_at_once_opens_the_door_during_the_settle_time() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("media-answer-dtmf-settle");
+    let listen = json!({
+        "sip_global": {"log_level": 3},
+        "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
+                "answer_mode": "listen", "settle_time": 3}
+    });
+    let mut gw = Gateway::start_with(&dir, Some(&listen), &[]);
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    let r = door
+        .command("dial", &format!("sip:hasip@{}", gw.sip))
+        .expect("dial response");
+    assert_eq!(r["ok"], true, "{r}");
+    let ringing = gw.wait_event("incoming_call", WAIT).expect("incoming_call");
+    let id = ringing["internal_id"]
+        .as_str()
+        .expect("internal_id")
+        .to_owned();
+    gw.command(&json!({"command": "answer", "number": id}).to_string());
+    gw.command(
+        &json!({"command": "send_dtmf", "number": id, "digits": "5", "method": "rfc2833"})
+            .to_string(),
+    );
+    let t0 = std::time::Instant::now();
+    door.wait_event("CALL_DTMF_START", WAIT)
+        .unwrap_or_else(|| panic!("the door got no digit; gateway log:\n{}", gw.log_text()));
+    assert!(
+        gw.events().iter().all(|e| e["event"] != "call_established"),
+        "the digit arrived after the settle time ({:?})",
+        t0.elapsed()
+    );
+    assert!(
+        !gw.log_text().contains("command_error") && !gw.log_text().contains("not connected"),
+        "{}",
+        gw.log_text()
+    );
+    gw.wait_event("call_established", WAIT)
+        .expect("call_established after the settle time");
+    door.command("hangup", "").expect("hangup");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+}
+
 /// The gateway dials baresip and sends digits with `send_dtmf`.
 #[test]
 fn send_dtmf_rfc2833_and_in_band_reach_baresip() {

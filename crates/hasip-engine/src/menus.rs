@@ -189,17 +189,18 @@ impl Engine {
         self.drain_menu(now, call);
     }
 
-    /// A call whose SIP dialog is confirmed: established, or still in its settle time.
-    /// ha-sip sends DTMF and transfers as soon as pjsua reports the call CONFIRMED; the
-    /// settle time only delays `call_established` and the menu (issue 22).
-    fn confirmed_call(
+    /// A call that is connected: answered (our 200 OK sent, its ACK perhaps still on the
+    /// way), in its settle time, or established. The usual door opener sends `answer` and
+    /// `send_dtmf` together; the settle time only delays `call_established` and the menu
+    /// (issue 22).
+    fn connected_call(
         &self,
         from_call: Option<CallKey>,
         number: &str,
     ) -> Result<CallKey, CommandError> {
         let key = self.find_from(from_call, number)?;
-        match self.calls.get(&key).map(|c| c.phase) {
-            Some(Phase::Established | Phase::Settling) => Ok(key),
+        match self.calls.get(&key).map(|c| (c.phase, c.media.is_some())) {
+            Some((Phase::Established | Phase::Settling, _) | (Phase::Ringing, true)) => Ok(key),
             _ => Err(CommandError(format!("call {number} is not connected"))),
         }
     }
@@ -264,7 +265,10 @@ impl Engine {
                     self.drain_menu(now, key);
                     return Ok(());
                 }
-                if c.phase == Phase::Settling {
+                let answered = c.phase == Phase::Ringing
+                    && c.direction == Direction2::Incoming
+                    && c.media.is_some();
+                if c.phase == Phase::Settling || answered {
                     // Already answered: the (replaced) menu is entered when the settle
                     // time ends, as for any answered call (ha-sip crashed here, spec §3.4.4).
                     return Ok(());
@@ -309,7 +313,7 @@ impl Engine {
                 number,
                 transfer_to,
             } => {
-                let key = self.confirmed_call(from_call, &number)?;
+                let key = self.connected_call(from_call, &number)?;
                 let r = self
                     .calls
                     .get(&key)
@@ -337,7 +341,7 @@ impl Engine {
                         "digits: {bad:?} is not a DTMF digit (0-9, *, #, A-D)"
                     )));
                 }
-                let key = self.confirmed_call(from_call, &number)?;
+                let key = self.connected_call(from_call, &number)?;
                 // Sending resets the menu's timeout (spec §3.4.7).
                 if let Some(c) = self.calls.get_mut(&key) {
                     c.menu.handle_activity(now);

@@ -285,6 +285,23 @@ fn commands_act_on_a_call_from_its_confirmation_not_after_the_settle_time() {
     h.drain();
     let ok = h.sent.pop().unwrap();
     assert_eq!(ok.status(), Some(200));
+    // Before the ACK arrives: the digit goes out all the same (the 200 OK was sent), and
+    // a second answer is no error.
+    h.e.handle_command(h.now, dtmf("4", DtmfMethod::SipInfo))
+        .unwrap();
+    h.e.handle_command(
+        h.now,
+        Command::Answer {
+            number: "door".into(),
+            webhook_to_call: None,
+            menu: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+    let info = h.sent.pop().expect("INFO sent before the ACK");
+    assert!(String::from_utf8_lossy(info.body()).contains("Signal=4"));
+    assert!(h.sent.is_empty(), "no second 200 OK: {:?}", h.sent);
     let tag = ok.to().unwrap().unwrap().tag().unwrap().to_owned();
     h.recv(&in_dialog("ACK", &tag, 1));
     h.at(10);
