@@ -6,7 +6,8 @@
 #   ./build.sh test                   install what the tests need (Debian packages),
 #                                     then fmt, clippy and the whole test suite
 #
-# Also: ./build.sh deps (test dependencies only), ./build.sh bench NAME (see bench/).
+# Also: ./build.sh deps (test dependencies only), ./build.sh image (the container image,
+# addon/image.Containerfile), ./build.sh bench NAME (see bench/).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,24 +28,33 @@ TEST_PACKAGES=(
   # (pip install of tests/peers/ha/requirements.lock from PyPI, 80-200 s once per machine);
   # ffmpeg is what Home Assistant converts TTS audio with.
   python3 python3-venv ffmpeg
+  # The add-on and stand-alone container tests (tests/tests/container.rs) and ./build.sh
+  # image: podman with runc (crun cannot set rlimits under this kind of cgroup setup),
+  # mmdebstrap for a Debian base without a registry, podman-compose for docker-compose.yml.
+  podman runc mmdebstrap uidmap podman-compose
 )
+# What ./build.sh image needs (a subset of the above).
+IMAGE_PACKAGES=(podman runc mmdebstrap uidmap)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-install_test_deps() {
+# Installs the Debian packages given that are missing.
+install_packages() {
   local missing=() p
-  for p in "${TEST_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
-    echo "build.sh: test dependencies present"
+    echo "build.sh: packages present"
     return 0
   fi
   echo "build.sh: installing ${missing[*]}"
   # Packages must not start their system daemons (mosquitto on 1883, kamailio on 5060):
-  # the tests start their own instances on free loopback ports.
+  # the tests start their own instances on free loopback ports. The file goes again
+  # whatever apt does (a trap), so a failed install never leaves daemons disabled.
   local policy=/usr/sbin/policy-rc.d created=0
   if [ ! -e "$policy" ]; then
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
     printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
     as_root chmod +x "$policy"
     created=1
@@ -52,7 +62,74 @@ install_test_deps() {
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  if [ "$created" = 1 ]; then as_root rm -f "$policy"; fi
+  if [ "$created" = 1 ]; then
+    as_root rm -f "$policy"
+    trap - EXIT
+  fi
+}
+
+install_test_deps() { install_packages "${TEST_PACKAGES[@]}"; }
+
+# podman here runs with runc and no default ulimits (crun fails on this machine's hybrid
+# cgroups); a CONTAINERS_CONF of the caller's wins.
+podman_env() {
+  if [ -z "${CONTAINERS_CONF:-}" ] && command -v runc >/dev/null; then
+    mkdir -p target/image
+    printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' > target/image/containers.conf
+    export CONTAINERS_CONF="$PWD/target/image/containers.conf"
+  fi
+}
+
+# The Debian base the image takes its runtime files from. HASIP_BUILD_FROM names one
+# (docker.io/library/debian:bookworm-slim where Docker Hub is reachable); without it a
+# bookworm base is made with mmdebstrap from Debian's mirrors, once per machine.
+image_base() {
+  if [ -n "${HASIP_BUILD_FROM:-}" ]; then
+    echo "$HASIP_BUILD_FROM"
+    return
+  fi
+  local base=localhost/hasip-bookworm-base
+  if ! podman image exists "$base"; then
+    echo "build.sh: making $base with mmdebstrap (about 20 s)" >&2
+    mkdir -p target/image
+    mmdebstrap --quiet --variant=minbase --include=libopus0,ca-certificates bookworm \
+      target/image/base.tar >&2
+    podman import --quiet target/image/base.tar "$base" >/dev/null
+    rm -f target/image/base.tar
+  fi
+  echo "$base"
+}
+
+# ./build.sh image [BINARY]: the image of addon/image.Containerfile from the release binary
+# (or BINARY), tagged as addon/config.yaml's image with {arch} and version; prints its size.
+build_image() {
+  install_packages "${IMAGE_PACKAGES[@]}"
+  podman_env
+  local binary=${1:-}
+  if [ -z "$binary" ]; then
+    cargo build --release --locked -p hasip
+    binary=target/release/hasip
+  fi
+  local arch version image base stage=target/image/context
+  case "$(uname -m)" in
+    x86_64) arch=amd64 ;;
+    aarch64 | arm64) arch=aarch64 ;;
+    *) echo "build.sh: $(uname -m) is not an architecture of the add-on" >&2; exit 2 ;;
+  esac
+  version=$(sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' addon/config.yaml)
+  image=$(sed -n 's/^image: *//p' addon/config.yaml | sed "s/{arch}/$arch/")
+  image=${HASIP_IMAGE:-$image:$version}
+  base=$(image_base)
+  rm -rf "$stage"
+  mkdir -p "$stage"
+  cp addon/rootfs.sh "$stage/"
+  strip -o "$stage/hasip" "$binary"
+  podman build --quiet --format docker -f addon/image.Containerfile \
+    --build-arg "BUILD_FROM=$base" --build-arg "BUILD_ARCH=$arch" \
+    --build-arg "BUILD_VERSION=$version" -t "$image" "$stage" >/dev/null
+  local size
+  size=$(podman image inspect --format '{{.Size}}' "$image")
+  echo "build.sh: $image built: $size bytes ($(( size / 1024 / 1024 )) MiB) uncompressed"
 }
 
 run_tests() {
@@ -76,18 +153,24 @@ cmd=${1:-}
 case "$cmd" in
   run)
     [ "${1:-}" = "--" ] && shift
+    if ! pkg-config --exists opus 2>/dev/null; then
+      echo "build.sh: libopus (its development files) is missing: run ./build.sh deps," >&2
+      echo "          or install it yourself (Debian/Ubuntu: apt-get install libopus-dev pkg-config)" >&2
+      exit 2
+    fi
     cargo build --release --locked -p hasip
     exec target/release/hasip "$@"
     ;;
   test) run_tests ;;
   deps) install_test_deps ;;
+  image) build_image "$@" ;;
   bench)
     name=${1:?usage: ./build.sh bench NAME (see bench/)}
     shift
     exec "bench/$name.sh" "$@"
     ;;
   *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -202,6 +202,24 @@ impl Gateway {
         .is_some()
     }
 
+    /// Runs `hasip health` against this gateway (its port): the exit code and the line it
+    /// printed.
+    ///
+    /// # Panics
+    /// When the binary cannot be run.
+    pub fn health(&self, timeout_secs: f64) -> (i32, String) {
+        let out = Command::new(binary())
+            .args(["health", "--port", &self.sip.port().to_string()])
+            .args(["--timeout", &timeout_secs.to_string()])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap_or_else(|e| panic!("run hasip health: {e}"));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        )
+    }
+
     /// The process.
     pub fn process(&mut self) -> &mut Guard {
         &mut self.process

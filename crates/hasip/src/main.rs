@@ -31,6 +31,20 @@ enum Command {
     /// Check or try out a menu: an incoming_call_file, a menu, or a dial/answer command.
     #[command(subcommand)]
     Menu(MenuCommand),
+    /// Ask the running gateway how it is: exit 0 when healthy, 1 when not, with one line
+    /// saying why (for Docker's HEALTHCHECK). It finds the gateway by its SIP port, read
+    /// from the same configuration `run` reads.
+    Health {
+        /// The options file, as for `run`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The gateway's SIP port, as for `run` (overrides the configuration).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        /// How long to wait for the gateway's answer, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +111,11 @@ fn main() -> ExitCode {
             };
         }
         Some(Command::Menu(command)) => return menu(command),
+        Some(Command::Health {
+            config,
+            port,
+            timeout,
+        }) => return health(config.as_deref(), port, timeout),
         Some(Command::Run(args)) => args,
         None => cli.run,
     };
@@ -110,6 +129,35 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `hasip health`: 0 and a summary when the gateway is healthy, 1 and the reason when not.
+fn health(config: Option<&std::path::Path>, port: Option<u16>, timeout: f64) -> ExitCode {
+    let port = match port {
+        Some(p) => p,
+        None => match config::load(config) {
+            Ok((o, _)) => o.sip_global.port,
+            Err(e) => {
+                println!("unhealthy: cannot read the configuration: {e:#}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let timeout = if timeout.is_finite() && timeout > 0.0 {
+        std::time::Duration::from_secs_f64(timeout.min(3600.0))
+    } else {
+        std::time::Duration::from_secs(5)
+    };
+    match hasip::health::check(&hasip::health::socket_path(port), timeout) {
+        Ok(summary) => {
+            println!("healthy: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("unhealthy: {why}");
+            ExitCode::from(1)
         }
     }
 }

@@ -332,6 +332,8 @@ struct Io {
     dns_id: u16,
     /// `quit` was commanded: leave once the engine is idle.
     quit: bool,
+    /// Each account's registration and calls, for the health check and the MQTT device.
+    status: crate::status::Status,
 }
 
 impl Io {
@@ -552,7 +554,12 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         name_servers,
         dns_id: (os_seed() & 0xffff) as u16,
         quit: false,
+        status: crate::status::Status::new(checked.accounts.iter().map(|(n, a, _, _)| {
+            (*n, a.id_uri.clone(), !a.registrar_uri.trim().is_empty())
+        })),
     };
+    let (health_tx, mut health_rx) = mpsc::channel::<crate::health::Request>(8);
+    let _health = crate::health::serve(crate::health::socket_path(g.port), health_tx);
     let (stdin_tx, mut stdin_rx) = mpsc::channel::<StdinEvent>(64);
     let stdin_task = tokio::spawn(stdin::read_lines(stdin_tx));
     let mut stdin_open = true;
@@ -699,6 +706,10 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 // An error: the starter gave up (it logged why).
                 mqtt_later = None;
                 io.mqtt = r.ok();
+            }
+            Some(reply) = health_rx.recv() => {
+                // Answered here, by the loop itself: a stuck loop answers nothing.
+                let _ = reply.send(io.status.health(engine.call_count()).to_string());
             }
             () = &mut timer, if armed.is_some() => {
                 armed = None;
@@ -891,6 +902,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 // One line per event, its JSON body last, so that the log is easy to follow and
                 // to read back.
                 tracing::info!("event {body}");
+                io.status.event(&body);
                 if let Some(ha) = &io.ha {
                     ha.event(&ev, &body);
                 }
@@ -901,6 +913,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
             }
             Output::Registration { account, state } => {
                 tracing::debug!(account, ?state, "registration state");
+                io.status.registration(account, &state);
                 if let Some(s) = &io.sensors {
                     s.registration(account, &state);
                 }
