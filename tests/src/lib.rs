@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod baresip;
 pub mod certs;
+pub mod container;
 pub mod coturn;
 pub mod dnsmasq;
 pub mod gateway;

@@ -457,6 +457,9 @@ pub enum Output {
         message: String,
         /// The language.
         language: String,
+        /// The menu's `cache_audio`: keep the audio in `cache_dir` (the playback that
+        /// follows would).
+        cache: bool,
     },
     /// Fetch and decode audio for a playback, as mono PCM at `rate`; answer with
     /// [`Engine::handle_audio`].

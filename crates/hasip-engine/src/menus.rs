@@ -31,6 +31,7 @@ impl Engine {
                 call,
                 message: message.clone(),
                 language,
+                cache: root.cache_audio,
             });
         }
     }

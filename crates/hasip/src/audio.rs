@@ -81,7 +81,7 @@ impl Cache {
 
     /// Starts fetching `message` in `language` from Home Assistant now; the playback that
     /// asks for it later waits for this fetch instead of starting its own.
-    pub(crate) fn prefetch(&mut self, ha: &Ha, message: String, language: String) {
+    pub(crate) fn prefetch(&mut self, ha: &Ha, message: String, language: String, cache: bool) {
         let now = Instant::now();
         self.ahead
             .retain(|_, (t, _)| now.duration_since(*t) < AHEAD_TTL);
@@ -95,7 +95,7 @@ impl Cache {
         tokio::spawn(async move {
             let (message, language) = key;
             let _ = cell
-                .get_or_init(|| async { ha.tts(&message, &language, false, 0).await })
+                .get_or_init(|| async { ha.tts(&message, &language, cache, 0).await })
                 .await;
         });
     }

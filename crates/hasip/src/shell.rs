@@ -922,10 +922,11 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 call,
                 message,
                 language,
+                cache,
             } => {
                 if let Some(ha) = &io.ha {
                     tracing::info!(call = call.0, message, language, "TTS fetched ahead");
-                    io.audio_cache.prefetch(ha, message, language);
+                    io.audio_cache.prefetch(ha, message, language, cache);
                 }
             }
             Output::FetchAudio {

@@ -1,0 +1,227 @@
+//! The image as users run it: as the Supervisor runs the add-on (`/data/options.json`,
+//! `SUPERVISOR_TOKEN`, host networking, `supervisor` resolving to a stand-in that forwards
+//! `/core/api` to the real Home Assistant and serves `/services/mqtt` with the test's
+//! mosquitto, `/config` and `/media` mounted, commands on the container's stdin), and as
+//! docker-compose.yml runs the stand-alone gateway. Each with a real call from baresip.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hasip_tests::audio::read_wav;
+use hasip_tests::baresip::{Baresip, BaresipOptions};
+use hasip_tests::container::{
+    self, Container, Supervisor, SupervisorOptions, test_image, write_json,
+};
+use hasip_tests::ha::HomeAssistant;
+use hasip_tests::mosquitto::{Mosquitto, MosquittoOptions};
+use hasip_tests::workdir::WorkDir;
+use hasip_tests::{have, ports, wait_for};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+const WEBHOOK: &str = "sip_call_webhook_id";
+
+fn require(programs: &[&str]) {
+    for p in programs {
+        assert!(have(p), "{p} is needed: run ./build.sh test");
+    }
+}
+
+/// The options file as the Supervisor writes it: every key of addon/config.yaml's
+/// `options` (disabled accounts included), with the test's account, menu and port.
+fn addon_options(port: u16) -> Value {
+    let disabled = |user: &str| {
+        json!({"enabled": false, "registrar_uri": "sip:fritz.box",
+               "id_uri": format!("sip:{user}@fritz.box"), "realm": "*", "user_name": user,
+               "password": "secret", "answer_mode": "listen", "settle_time": 1,
+               "incoming_call_file": "", "options": ""})
+    };
+    json!({
+        "sip_global": {"port": port, "log_level": 4, "name_server": "",
+                       "cache_dir": "/config/tts-cache", "global_options": ""},
+        "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
+                "realm": "*", "user_name": "", "password": "", "answer_mode": "accept",
+                "settle_time": 0, "incoming_call_file": "/config/door.yaml", "options": ""},
+        "sip_2": disabled("anotheruser"),
+        "sip_3": disabled("third"),
+        "tts": {"engine_id": "sip_test_tts", "language": "en"},
+        "webhook": {"id": WEBHOOK},
+        "mqtt": {"enabled": true},
+        "sensors": {"enabled": false}
+    })
+}
+
+fn received(ha: &HomeAssistant) -> Vec<Value> {
+    ha.webhooks()
+        .into_iter()
+        .filter(|w| w.webhook_id == WEBHOOK)
+        .map(|w| w.json)
+        .collect()
+}
+
+fn names(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn wait_webhook(ha: &HomeAssistant, c: &Container, name: &str) -> Value {
+    wait_for(WAIT, Duration::from_millis(20), || {
+        received(ha).into_iter().find(|e| e["event"] == name)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "Home Assistant did not receive {name}; it got {:?}\ncontainer log:\n{}",
+            names(&received(ha)),
+            c.log_text()
+        )
+    })
+}
+
+fn mkdir(p: &Path) {
+    std::fs::create_dir_all(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+}
+
+#[test]
+fn the_addon_runs_as_the_supervisor_runs_it() {
+    require(&["podman", "baresip", "mosquitto"]);
+    let dir = WorkDir::new("container-addon");
+    let ha = HomeAssistant::start(&dir);
+    let broker = Mosquitto::start(&dir, MosquittoOptions::default());
+    let sup = Supervisor::start(
+        &dir,
+        &SupervisorOptions {
+            ha: Some((ha.port, ha.token.clone())),
+            mqtt: Some((broker.port, None)),
+            ..SupervisorOptions::default()
+        },
+    );
+    let states = broker.subscribe(&dir, "hasip/#");
+    let (data, config, media) = (dir.file("data"), dir.file("config"), dir.file("media"));
+    for d in [&data, &config, &media, &config.join("tts-cache")] {
+        mkdir(d);
+    }
+    let port = ports::free_port();
+    write_json(&data.join("options.json"), &addon_options(port));
+    std::fs::write(
+        config.join("door.yaml"),
+        "menu:\n  message: Welcome to the test door.\n  cache_audio: true\n  timeout: 60\n  choices:\n    '1':\n      message: One.\n",
+    )
+    .unwrap_or_else(|e| panic!("write the menu: {e}"));
+    let mount = |host: &Path, at: &str| ["-v".to_owned(), format!("{}:{at}", host.display())];
+    let mut args: Vec<String> = vec![
+        "--network".into(),
+        "host".into(),
+        "--add-host".into(),
+        format!("supervisor:{}", sup.ip),
+        "-e".into(),
+        format!("SUPERVISOR_TOKEN={}", sup.token),
+    ];
+    args.extend(mount(&data, "/data"));
+    args.extend(mount(&config, "/config"));
+    args.extend(mount(&media, "/media"));
+    args.push(test_image());
+    let mut c = Container::run(&dir, "addon", &args);
+    assert!(c.wait_log("SIP ready", WAIT), "{}", c.log_text());
+    assert!(
+        c.log_text().contains("config=/data/options.json"),
+        "the add-on reads /data/options.json: {}",
+        c.log_text()
+    );
+    assert!(
+        c.wait_log("MQTT: connected and subscribed", WAIT),
+        "the broker from the Supervisor's /services/mqtt: {}",
+        c.log_text()
+    );
+    let (healthy, line) = c.healthcheck();
+    assert!(healthy, "HEALTHCHECK: {line}");
+
+    // A real call: the door rings, the menu's prompt comes from Home Assistant's TTS.
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    let r = door
+        .command("dial", &format!("sip:hasip@127.0.0.1:{port}"))
+        .expect("dial response");
+    assert_eq!(r["ok"], true, "{r}");
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("the door: answered");
+    let ringing = wait_webhook(&ha, &c, "incoming_call");
+    let id = ringing["internal_id"].as_str().expect("internal_id").to_owned();
+    wait_webhook(&ha, &c, "playback_done");
+    let asked: Vec<Value> = sup.requests();
+    assert!(
+        asked.iter().any(|r| r["path"] == "/core/api/tts_get_url" && r["status"] == 200),
+        "TTS through the Supervisor's proxy: {asked:?}"
+    );
+    // A key press reaches Home Assistant.
+    door.command("sndcode", "1").expect("sndcode");
+    let digit = wait_webhook(&ha, &c, "dtmf_digit");
+    assert_eq!(digit["digit"], "1");
+    // A command on the add-on's stdin (hassio.addon_stdin), one over MQTT.
+    c.stdin_line(
+        &json!({"command": "start_recording", "number": id,
+                "recording_file": "/media/door.wav"})
+        .to_string(),
+    );
+    wait_webhook(&ha, &c, "recording_started");
+    // A second of the call in the file (stereo, 8 kHz; the writer flushes every second).
+    let rec = media.join("door.wav");
+    wait_for(WAIT, Duration::from_millis(50), || {
+        std::fs::metadata(&rec)
+            .ok()
+            .filter(|m| m.len() > 44 + 32_000)
+    })
+    .unwrap_or_else(|| panic!("no audio recorded in {}", rec.display()));
+    broker.publish(
+        "hasip/execute",
+        &json!({"command": "stop_recording", "number": id}).to_string(),
+        false,
+    );
+    wait_webhook(&ha, &c, "recording_stopped");
+    c.stdin_line(&json!({"command": "hangup", "number": id}).to_string());
+    door.wait_event("CALL_CLOSED", WAIT)
+        .expect("the door: hung up");
+    wait_webhook(&ha, &c, "call_disconnected");
+    let got = names(&received(&ha));
+    let want = [
+        "incoming_call",
+        "call_established",
+        "playback_done",
+        "dtmf_digit",
+        "recording_started",
+        "recording_stopped",
+        "call_disconnected",
+    ];
+    let mut it = got.iter();
+    assert!(
+        want.iter().all(|w| it.any(|g| g == w)),
+        "webhooks out of order: {got:?}"
+    );
+    assert!(
+        states
+            .wait(WAIT, |m| m.topic == "hasip/state" && m.payload.contains("call_disconnected"))
+            .is_some(),
+        "events on the MQTT state topic"
+    );
+
+    // The Supervisor stops the add-on: SIGTERM, clean exit well within its 10 s.
+    let (took, status) = c.stop(Duration::from_secs(10));
+    assert!(took < Duration::from_secs(5), "stop took {took:?}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit: {status:?}\n{}",
+        c.log_text()
+    );
+    assert!(c.log_text().contains("SIGTERM: shutting down"));
+    // The recording is in the mounted media folder, a valid WAV with the call in it.
+    let wav = read_wav(&rec);
+    assert!(wav.rate >= 8000 && !wav.channels.is_empty());
+    let seconds = wav.channels[0].len() as f64 / f64::from(wav.rate);
+    assert!(seconds >= 1.0, "recording of {seconds:.2} s");
+    // The TTS cache went to the mounted /config.
+    assert!(
+        std::fs::read_dir(config.join("tts-cache")).is_ok_and(|mut d| d.next().is_some()),
+        "sip_global.cache_dir under /config"
+    );
+    drop(container::podman_ok(&["ps", "-a"]));
+}
