@@ -22,9 +22,10 @@ use crate::{gateway, wait_for, workspace_root};
 
 /// Where the harness keeps its containers.conf and lock.
 fn state_dir() -> PathBuf {
-    let dir = gateway::binary()
-        .parent()
-        .map_or_else(|| std::env::temp_dir().join("hasip-container"), |p| p.join("container"));
+    let dir = gateway::binary().parent().map_or_else(
+        || std::env::temp_dir().join("hasip-container"),
+        |p| p.join("container"),
+    );
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
 }
@@ -361,4 +362,50 @@ impl Supervisor {
 pub fn write_json(path: &Path, value: &Value) {
     std::fs::write(path, value.to_string())
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// `podman-compose` 1.6 from PyPI (Debian's 1.0.3 cannot run a `network_mode: host`
+/// service), in a venv made once per machine under the harness's directory from
+/// `tests/peers/compose/requirements.lock`.
+///
+/// # Panics
+/// When the venv cannot be made.
+pub fn podman_compose() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let venv = state_dir().join("compose-venv");
+        let bin = venv.join("bin/podman-compose");
+        let lock = File::create(state_dir().join("compose.lock"))
+            .unwrap_or_else(|e| panic!("create compose lock: {e}"));
+        lock.lock().unwrap_or_else(|e| panic!("lock: {e}"));
+        if !bin.is_file() {
+            let run = |cmd: &mut Command, what: &str| {
+                let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert!(
+                    out.status.success(),
+                    "{what}: {}\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            run(
+                Command::new("python3").args(["-m", "venv"]).arg(&venv),
+                "python3 -m venv",
+            );
+            run(
+                Command::new(venv.join("bin/pip"))
+                    .args([
+                        "install",
+                        "-q",
+                        "--disable-pip-version-check",
+                        "--no-deps",
+                        "-r",
+                    ])
+                    .arg(workspace_root().join("tests/peers/compose/requirements.lock")),
+                "pip install podman-compose",
+            );
+        }
+        bin
+    })
+    .clone()
 }

@@ -146,11 +146,16 @@ fn the_addon_runs_as_the_supervisor_runs_it() {
     door.wait_event("CALL_ESTABLISHED", WAIT)
         .expect("the door: answered");
     let ringing = wait_webhook(&ha, &c, "incoming_call");
-    let id = ringing["internal_id"].as_str().expect("internal_id").to_owned();
+    let id = ringing["internal_id"]
+        .as_str()
+        .expect("internal_id")
+        .to_owned();
     wait_webhook(&ha, &c, "playback_done");
     let asked: Vec<Value> = sup.requests();
     assert!(
-        asked.iter().any(|r| r["path"] == "/core/api/tts_get_url" && r["status"] == 200),
+        asked
+            .iter()
+            .any(|r| r["path"] == "/core/api/tts_get_url" && r["status"] == 200),
         "TTS through the Supervisor's proxy: {asked:?}"
     );
     // A key press reaches Home Assistant.
@@ -199,7 +204,8 @@ fn the_addon_runs_as_the_supervisor_runs_it() {
     );
     assert!(
         states
-            .wait(WAIT, |m| m.topic == "hasip/state" && m.payload.contains("call_disconnected"))
+            .wait(WAIT, |m| m.topic == "hasip/state"
+                && m.payload.contains("call_disconnected"))
             .is_some(),
         "events on the MQTT state topic"
     );
@@ -224,4 +230,104 @@ fn the_addon_runs_as_the_supervisor_runs_it() {
         "sip_global.cache_dir under /config"
     );
     drop(container::podman_ok(&["ps", "-a"]));
+}
+
+/// docker-compose.yml as a stand-alone user runs it: `podman-compose up -d` with the
+/// repository's compose file, a `.env` in ha-sip's variables (Home Assistant by URL and
+/// token), and the test image in place of the published one. A call through it reaches
+/// Home Assistant; the compose healthcheck runs; `down` stops it.
+#[test]
+fn docker_compose_runs_the_standalone_gateway() {
+    require(&["podman", "baresip"]);
+    let dir = WorkDir::new("container-compose");
+    let ha = HomeAssistant::start(&dir);
+    let project = dir.file("compose");
+    mkdir(&project.join("config"));
+    std::fs::copy(
+        hasip_tests::workspace_root().join("docker-compose.yml"),
+        project.join("docker-compose.yml"),
+    )
+    .unwrap_or_else(|e| panic!("copy docker-compose.yml: {e}"));
+    let port = ports::free_port();
+    std::fs::write(
+        project.join(".env"),
+        format!(
+            "PORT={port}\nLOG_LEVEL=3\nSIP1_ENABLED=true\nSIP1_REGISTRAR_URI=\n\
+             SIP1_ID_URI=sip:hasip@127.0.0.1\nSIP1_ANSWER_MODE=accept\nSIP1_SETTLE_TIME=0\n\
+             HA_BASE_URL={}\nHA_TOKEN={}\nHA_WEBHOOK_ID={WEBHOOK}\n",
+            ha.base_url, ha.token
+        ),
+    )
+    .unwrap_or_else(|e| panic!("write .env: {e}"));
+    let name = format!("hasip{}", std::process::id());
+    let compose = |args: &[&str]| {
+        let out = std::process::Command::new(container::podman_compose())
+            .args(["-p", &name])
+            .args(args)
+            .env("CONTAINERS_CONF", container::containers_conf())
+            .env("HASIP_IMAGE", test_image())
+            .current_dir(&project)
+            .output()
+            .unwrap_or_else(|e| panic!("podman-compose {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "podman-compose {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    compose(&["up", "-d"]);
+    let service = format!("{name}_ha-sip-rs_1");
+    // Whatever happens below, the service does not outlive the test.
+    struct Down(String);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = container::podman()
+                .args(["rm", "-f", "-t", "2", &self.0])
+                .output();
+        }
+    }
+    let _down = Down(service.clone());
+    let logs = || container::podman_ok(&["logs", &service]);
+    let up = wait_for(WAIT, Duration::from_millis(50), || {
+        logs().contains("SIP ready").then_some(())
+    });
+    assert!(up.is_some(), "{}", logs());
+    assert!(logs().contains("config=environment"), "{}", logs());
+    let health = container::podman()
+        .args(["healthcheck", "run", &service])
+        .output()
+        .unwrap_or_else(|e| panic!("podman healthcheck run: {e}"));
+    assert!(health.status.success(), "compose healthcheck failed");
+    let inspect = container::podman_ok(&[
+        "inspect",
+        &service,
+        "--format",
+        "{{.HostConfig.NetworkMode}} {{.Config.OpenStdin}}",
+    ]);
+    assert_eq!(inspect.trim(), "host true");
+
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    let r = door
+        .command("dial", &format!("sip:hasip@127.0.0.1:{port}"))
+        .expect("dial response");
+    assert_eq!(r["ok"], true, "{r}");
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("the door: answered");
+    let established = wait_for(WAIT, Duration::from_millis(20), || {
+        received(&ha)
+            .into_iter()
+            .find(|e| e["event"] == "call_established")
+    });
+    assert!(established.is_some(), "{}", logs());
+    door.command("hangup", "").expect("hangup");
+    let gone = wait_for(WAIT, Duration::from_millis(20), || {
+        received(&ha)
+            .into_iter()
+            .find(|e| e["event"] == "call_disconnected")
+    });
+    assert!(gone.is_some(), "{}", logs());
+    compose(&["down"]);
+    let left = container::podman_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!left.contains(&service), "still there after down: {left}");
 }

@@ -35,7 +35,11 @@ fn healthy_while_registered_unhealthy_while_stopped() {
     let dir = WorkDir::new("health-registered");
     let k = Kamailio::start(&dir, KamailioOptions::default());
     let mut gw = Gateway::start_with(&dir, Some(&account(&k, "secret")), &[]);
-    assert!(gw.wait_log("registered account=1", WAIT), "{}", gw.log_text());
+    assert!(
+        gw.wait_log("registered account=1", WAIT),
+        "{}",
+        gw.log_text()
+    );
     let (code, line) = gw.health(5.0);
     assert_eq!(code, 0, "{line}");
     assert!(

@@ -554,9 +554,12 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         name_servers,
         dns_id: (os_seed() & 0xffff) as u16,
         quit: false,
-        status: crate::status::Status::new(checked.accounts.iter().map(|(n, a, _, _)| {
-            (*n, a.id_uri.clone(), !a.registrar_uri.trim().is_empty())
-        })),
+        status: crate::status::Status::new(
+            checked
+                .accounts
+                .iter()
+                .map(|(n, a, _, _)| (*n, a.id_uri.clone(), !a.registrar_uri.trim().is_empty())),
+        ),
     };
     let (health_tx, mut health_rx) = mpsc::channel::<crate::health::Request>(8);
     let _health = crate::health::serve(crate::health::socket_path(g.port), health_tx);

@@ -3,7 +3,6 @@
 //! device (`discovery.rs`) read it; the loop keeps it up to date from the engine's
 //! registration outputs and events.
 
-
 use hasip_sip::ua::RegistrationState;
 use serde_json::{Value, json};
 
@@ -185,11 +184,12 @@ impl Status {
             .and_then(|n| u8::try_from(n).ok())?;
         let id = body.get("internal_id").and_then(Value::as_str)?;
         let a = self.accounts.iter_mut().find(|a| a.number == number)?;
-        let set = |calls: &mut Vec<(String, CallState)>, state: CallState| {
-            match calls.iter_mut().find(|(c, _)| c == id) {
-                Some((_, s)) => *s = state,
-                None => calls.push((id.to_owned(), state)),
-            }
+        let set = |calls: &mut Vec<(String, CallState)>, state: CallState| match calls
+            .iter_mut()
+            .find(|(c, _)| c == id)
+        {
+            Some((_, s)) => *s = state,
+            None => calls.push((id.to_owned(), state)),
         };
         match body.get("event").and_then(Value::as_str)? {
             "incoming_call" => {
@@ -232,8 +232,8 @@ impl Status {
                     "registration": a.registration.word(),
                     "call_state": a.call_state(),
                 });
-                if let Registration::Retrying { code, reason } | Registration::Refused { code, reason } =
-                    &a.registration
+                if let Registration::Retrying { code, reason }
+                | Registration::Refused { code, reason } = &a.registration
                 {
                     v["code"] = json!(code);
                     v["reason"] = json!(reason);
@@ -314,7 +314,10 @@ mod tests {
         assert_eq!(a(&s), Some("idle"));
         assert_eq!(s.event(&ev("incoming_call", "c1")), Some(1));
         assert_eq!(a(&s), Some("ringing"));
-        assert_eq!(s.account(1).and_then(|a| a.last_caller.clone()).as_deref(), Some("door"));
+        assert_eq!(
+            s.account(1).and_then(|a| a.last_caller.clone()).as_deref(),
+            Some("door")
+        );
         s.event(&ev("outgoing_call_initiated", "c2"));
         assert_eq!(a(&s), Some("ringing"), "ringing wins over dialling");
         assert_eq!(s.account(1).and_then(|a| a.call_for(true)), Some("c1"));
