@@ -324,6 +324,19 @@ impl HomeAssistant {
             .collect()
     }
 
+    /// Every `hasip_event` fired on Home Assistant's event bus so far (an automation with an
+    /// `event` trigger logs each), as its data, in the order the automation ran.
+    pub fn bus_events(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.config.join("event_log.txt")).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let (_, json) = line.split_once(' ')?;
+                let v: Value = serde_json::from_str(json).ok()?;
+                (v["event_type"] == "hasip_event").then(|| v["data"].clone())
+            })
+            .collect()
+    }
+
     /// Waits until at least `n` webhooks are logged and returns them all.
     pub fn wait_webhooks(&self, n: usize, timeout: Duration) -> Option<Vec<LoggedWebhook>> {
         wait_for(timeout, Duration::from_millis(20), || {

@@ -94,6 +94,9 @@ fn the_addon_runs_as_the_supervisor_runs_it() {
         &SupervisorOptions {
             ha: Some((ha.port, ha.token.clone())),
             mqtt: Some((broker.port, None)),
+            // As Home Assistant 2026.5+ treats a proxied webhook whose trigger is
+            // local_only: answered, never run. The webhooks must go to Core directly.
+            drop_proxied_webhooks: true,
             ..SupervisorOptions::default()
         },
     );
@@ -136,6 +139,11 @@ fn the_addon_runs_as_the_supervisor_runs_it() {
     );
     let (healthy, line) = c.healthcheck();
     assert!(healthy, "HEALTHCHECK: {line}");
+    assert!(
+        c.wait_log(&format!("directly (a local address); the Supervisor's proxy if it cannot be reached api=http://127.0.0.1:{}/api", ha.port), WAIT),
+        "Core's port from the Supervisor's /core/info: {}",
+        c.log_text()
+    );
 
     // A real call: the door rings, the menu's prompt comes from Home Assistant's TTS.
     let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
@@ -201,6 +209,38 @@ fn the_addon_runs_as_the_supervisor_runs_it() {
     assert!(
         want.iter().all(|w| it.any(|g| g == w)),
         "webhooks out of order: {got:?}"
+    );
+    let proxied: Vec<Value> = sup
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/core/api/webhook/"))
+        })
+        .collect();
+    assert!(
+        proxied.is_empty(),
+        "webhooks went through the proxy: {proxied:?}"
+    );
+    // The same events on the event bus (webhook.delivery's default: both), through the
+    // proxy with the token, in the same order.
+    let bus = wait_for(WAIT, Duration::from_millis(20), || {
+        let b = ha.bus_events();
+        b.iter()
+            .any(|e| e["event"] == "call_disconnected")
+            .then_some(b)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no call_disconnected on the bus: {:?}",
+            names(&ha.bus_events())
+        )
+    });
+    assert_eq!(
+        names(&bus),
+        got,
+        "the bus got what the webhooks got, in order"
     );
     assert!(
         states

@@ -944,3 +944,64 @@ fn a_phone_is_bridged_to_home_assistants_voice_assistant() {
         ha.log_text()
     );
 }
+
+/// Issue 17: `webhook.delivery` chooses webhooks, Home Assistant's event bus or both. With
+/// `event`, an automation with an `event` trigger (`hasip_event`) runs for each event of a
+/// call, in order, and no webhook is posted; with `webhook`, the bus stays quiet.
+#[test]
+fn events_reach_an_event_trigger_on_the_bus_in_order() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-event-bus");
+    let ha = HomeAssistant::start(&dir);
+    for delivery in ["event", "webhook"] {
+        let before = (ha.bus_events().len(), received(&ha).len());
+        let gw = gateway(
+            &dir,
+            &ha,
+            direct("accept"),
+            json!({"webhook": {"id": WEBHOOK, "delivery": delivery}}),
+        );
+        let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+        ring_gateway(&door, &gw);
+        door.wait_event("CALL_ESTABLISHED", WAIT)
+            .expect("door: answered");
+        door.command("sndcode", "7").expect("sndcode");
+        gw.wait_event("dtmf_digit", WAIT).expect("dtmf_digit");
+        door.command("hangup", "").expect("hangup");
+        gw.wait_event("call_disconnected", WAIT)
+            .expect("call_disconnected");
+        let logged: Vec<String> = gw
+            .events()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if delivery == "event" {
+            let bus = wait_for(WAIT, Duration::from_millis(20), || {
+                let b: Vec<Value> = ha.bus_events().split_off(before.0);
+                b.iter()
+                    .any(|e| e["event"] == "call_disconnected")
+                    .then_some(b)
+            })
+            .unwrap_or_else(|| panic!("bus events: {:?}", ha.bus_events()));
+            let got: Vec<String> = bus
+                .iter()
+                .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            assert_eq!(got, logged, "every event, in the call's order");
+            let digit = bus.iter().find(|e| e["event"] == "dtmf_digit");
+            assert_eq!(digit.map(|d| &d["digit"]), Some(&json!("7")), "{bus:?}");
+            assert_eq!(
+                received(&ha).len(),
+                before.1,
+                "no webhook with delivery: event"
+            );
+        } else {
+            wait_webhook(&ha, "call_disconnected");
+            // Absence over a window: the webhooks have all arrived; the bus got nothing.
+            let extra = wait_for(Duration::from_secs(2), Duration::from_millis(50), || {
+                (ha.bus_events().len() > before.0).then_some(())
+            });
+            assert!(extra.is_none(), "bus events with delivery: webhook");
+        }
+    }
+}

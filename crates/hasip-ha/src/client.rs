@@ -27,6 +27,9 @@ struct Inner {
     config: HaConfig,
     auth: HeaderValue,
     requests: AtomicU64,
+    /// Core's own REST root for webhooks (add-on mode: `http://127.0.0.1:<port>/api` on
+    /// the host network), so that they arrive from a local address; `None`: the base URL.
+    direct_webhooks: std::sync::RwLock<Option<Url>>,
 }
 
 impl std::fmt::Debug for HaClient {
@@ -79,8 +82,28 @@ impl HaClient {
                 config,
                 auth,
                 requests: AtomicU64::new(0),
+                direct_webhooks: std::sync::RwLock::new(None),
             }),
         })
+    }
+
+    /// Posts webhooks to `api` (Core's own REST root, ending in `/api`) instead of the base
+    /// URL. In add-on mode the Supervisor's proxy is not a local address to Home Assistant
+    /// 2026.5 and later, so a `local_only` webhook trigger (the default) would never fire;
+    /// Core on the host network is. A connection Core refuses falls back to the base URL.
+    pub fn set_direct_webhooks(&self, api: Option<Url>) {
+        if let Ok(mut d) = self.inner.direct_webhooks.write() {
+            *d = api;
+        }
+    }
+
+    /// Where webhooks go first, if not to the base URL.
+    pub fn direct_webhooks(&self) -> Option<Url> {
+        self.inner
+            .direct_webhooks
+            .read()
+            .ok()
+            .and_then(|d| d.clone())
     }
 
     /// The configuration.
@@ -197,9 +220,38 @@ impl HaClient {
     }
 
     /// `POST {base}/webhook/<id>` with a JSON body (already serialised, so that a retried
-    /// delivery sends the same bytes). One attempt; [`crate::Webhooks`] retries.
+    /// delivery sends the same bytes). One attempt; [`crate::Webhooks`] retries. With
+    /// [`HaClient::set_direct_webhooks`], Core's own address first (no token: webhooks
+    /// take none), and the base URL when Core cannot be connected to.
     pub async fn post_webhook(&self, webhook_id: &str, json_body: Bytes) -> Result<u16, HaError> {
+        let timeout = self.inner.config.timeouts.request;
+        if let Some(mut url) = self.direct_webhooks() {
+            if let Ok(mut path) = url.path_segments_mut() {
+                path.pop_if_empty().extend(["webhook", webhook_id]);
+            }
+            match self
+                .send(Method::POST, url, Some(json_body.clone()), timeout, false)
+                .await
+            {
+                Ok(resp) => return Ok(resp.status().as_u16()),
+                Err(e) if matches!(e.kind, ErrorKind::Connect(_)) => {
+                    tracing::debug!(error = %e, "Core not reachable directly; webhook through the proxy");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let url = self.endpoint(&["webhook", webhook_id]);
+        let resp = self
+            .send(Method::POST, url, Some(json_body), timeout, true)
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+
+    /// `POST {base}/events/<event_type>` with a JSON body: fires the event on Home
+    /// Assistant's event bus (automations with an `event` trigger). Needs the token, not a
+    /// local address, so it arrives through the Supervisor's proxy as well.
+    pub async fn post_event(&self, event_type: &str, json_body: Bytes) -> Result<u16, HaError> {
+        let url = self.endpoint(&["events", event_type]);
         let timeout = self.inner.config.timeouts.request;
         let resp = self
             .send(Method::POST, url, Some(json_body), timeout, true)

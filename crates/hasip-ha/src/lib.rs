@@ -6,9 +6,12 @@
 //!   variables through a lookup function), the token ([`Secret`], never shown) and the
 //!   [`Timeouts`] every request carries.
 //! - [`HaClient`]: one connection pool; [`HaClient::tts`], [`HaClient::call_service`],
-//!   [`HaClient::render_template`], [`HaClient::post_webhook`], [`HaClient::core_state`],
-//!   and over the websocket [`HaClient::tts_report`] (ha-sip's `debug_print`).
-//! - [`Webhooks`]: the delivery queue ([`Webhooks::try_send`] never waits).
+//!   [`HaClient::render_template`], [`HaClient::post_webhook`] (to Core directly in add-on
+//!   mode when [`HaClient::set_direct_webhooks`] says where), [`HaClient::post_event`],
+//!   [`HaClient::core_state`], and over the websocket [`HaClient::tts_report`] (ha-sip's
+//!   `debug_print`).
+//! - [`Webhooks`]: the delivery queue to webhooks and the event bus ([`Webhooks::try_send`]
+//!   and [`Webhooks::try_send_to`] never wait).
 //! - [`AudioCache`] and [`CacheKey`]: the checked, atomically written disk cache.
 //!
 //! Audio is returned as bytes with a media type ([`Audio`]); decoding is the engine's job.
@@ -35,7 +38,7 @@ pub use config::{
 pub use error::{ErrorKind, HaError, TtsError, TtsStage};
 pub use reqwest::Url;
 pub use tts::{Audio, AudioFormat, PreferredAudio, TtsAudio, TtsEngine, TtsRequest, TtsUrl};
-pub use webhook::{WebhookError, WebhookOptions, WebhookStats, Webhooks};
+pub use webhook::{Target, WebhookError, WebhookOptions, WebhookStats, Webhooks};
 pub use websocket::{TtsEngineInfo, TtsReport, TtsVoice, WsSession};
 
 /// Installs rustls' ring crypto provider as the process default, unless a provider is

@@ -1,6 +1,7 @@
-//! The Supervisor's service discovery: in add-on mode the MQTT broker (normally the
-//! Mosquitto add-on) and its credentials come from `GET /services/mqtt`, which an add-on
-//! with `services: [mqtt:want]` may read with its `SUPERVISOR_TOKEN`.
+//! What the Supervisor tells an add-on: the MQTT broker (normally the Mosquitto add-on)
+//! and its credentials from `GET /services/mqtt`, which an add-on with
+//! `services: [mqtt:want]` may read with its `SUPERVISOR_TOKEN`, and Core's own port from
+//! `GET /core/info` (webhooks go there directly, see [`crate::HaClient::set_direct_webhooks`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -38,37 +39,81 @@ impl fmt::Debug for MqttService {
     }
 }
 
+/// `GET {base}{path}` with the add-on's token: the answer's body.
+async fn get(base: &str, path: &str, token: &Secret) -> Result<bytes::Bytes, (String, String)> {
+    crate::install_crypto_provider();
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let fail = |why: String| (url.clone(), why);
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| fail(format!("Supervisor client: {e}")))?;
+    let resp = http
+        .get(&url)
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let status = resp.status();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| fail(format!("reading the answer: {e}")))?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        return Err(fail(format!("{status} {text}")));
+    }
+    Ok(body)
+}
+
 /// Asks the Supervisor at `base` (normally [`SUPERVISOR_URL`]) for the MQTT service.
 ///
 /// # Errors
 /// A message that says what failed: the request, the status (404 or 400 when no MQTT
 /// broker is installed) or the body.
 pub async fn mqtt_service(base: &str, token: &Secret) -> Result<MqttService, String> {
-    crate::install_crypto_provider();
-    let url = format!("{}/services/mqtt", base.trim_end_matches('/'));
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("Supervisor client: {e}"))?;
-    let resp = http
-        .get(&url)
-        .bearer_auth(token.expose())
-        .send()
+    let body = get(base, "/services/mqtt", token)
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let status = resp.status();
-    let body = resp
-        .bytes()
+        .map_err(|(url, why)| {
+            if why.starts_with(|c: char| c.is_ascii_digit()) {
+                format!("GET {url}: {why} (is an MQTT broker add-on installed?)")
+            } else {
+                format!("GET {url}: {why}")
+            }
+        })?;
+    parse(&body).map_err(|e| format!("GET {base}/services/mqtt: {e}"))
+}
+
+/// Home Assistant Core as the Supervisor describes it (`GET /core/info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreInfo {
+    /// The port Core's HTTP server listens on (8123 unless the user changed it).
+    pub port: u16,
+    /// Whether Core serves HTTPS there (`http: ssl_certificate` in its configuration).
+    pub ssl: bool,
+}
+
+/// Asks the Supervisor at `base` for Core's port and scheme.
+///
+/// # Errors
+/// The request, the status or the field that is missing.
+pub async fn core_info(base: &str, token: &Secret) -> Result<CoreInfo, String> {
+    let body = get(base, "/core/info", token)
         .await
-        .map_err(|e| format!("GET {url}: reading the answer: {e}"))?;
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        return Err(format!(
-            "GET {url}: {status} (is an MQTT broker add-on installed?) {text}"
-        ));
-    }
-    parse(&body).map_err(|e| format!("GET {url}: {e}"))
+        .map_err(|(url, why)| format!("GET {url}: {why}"))?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("GET {base}/core/info: not JSON: {e}"))?;
+    let data = &v["data"];
+    let port = data["port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("GET {base}/core/info: data.port: missing or not a port"))?;
+    Ok(CoreInfo {
+        port,
+        ssl: data["ssl"].as_bool().unwrap_or(false),
+    })
 }
 
 fn parse(body: &[u8]) -> Result<MqttService, String> {

@@ -116,21 +116,40 @@ struct Shared {
     dropped: AtomicU64,
 }
 
+/// Where one event goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `POST /api/webhook/<id>`.
+    Webhook(String),
+    /// `POST /api/events/<event type>`: Home Assistant's event bus.
+    Event(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Webhook(id) => write!(f, "webhook {id}"),
+            Self::Event(t) => write!(f, "event bus {t}"),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Job {
     call_key: String,
-    ids: Vec<String>,
+    targets: Vec<Target>,
     event: String,
     body: Bytes,
 }
 
 impl Job {
     fn describe(&self) -> String {
+        let to: Vec<String> = self.targets.iter().map(ToString::to_string).collect();
         format!(
-            "event {:?} of call {:?} to {:?}: {}",
+            "event {:?} of call {:?} to {}: {}",
             self.event,
             self.call_key,
-            self.ids,
+            to.join(", "),
             String::from_utf8_lossy(&self.body)
         )
     }
@@ -174,13 +193,25 @@ impl Webhooks {
         webhook_ids: &[String],
         body: &Value,
     ) -> Result<(), WebhookError> {
-        if webhook_ids.is_empty() {
+        let targets: Vec<Target> = webhook_ids.iter().cloned().map(Target::Webhook).collect();
+        self.try_send_to(call_key, &targets, body)
+    }
+
+    /// [`Webhooks::try_send`] to any targets: webhooks and the event bus, in the given
+    /// order, with the same guarantees (per-call order, retries, the bound).
+    pub fn try_send_to(
+        &self,
+        call_key: &str,
+        targets: &[Target],
+        body: &Value,
+    ) -> Result<(), WebhookError> {
+        if targets.is_empty() {
             tracing::trace!(call = call_key, "no webhook id for this event");
             return Ok(());
         }
         let job = Arc::new(Job {
             call_key: call_key.to_owned(),
-            ids: webhook_ids.to_vec(),
+            targets: targets.to_vec(),
             event: body
                 .get("event")
                 .and_then(Value::as_str)
@@ -211,7 +242,7 @@ impl Webhooks {
         tracing::debug!(
             call = call_key,
             event = %job.event,
-            ids = ?job.ids,
+            targets = ?job.targets,
             "webhook queued"
         );
         if let Err(mpsc::error::SendError(Msg::Job(job))) = self.tx.send(Msg::Job(job)) {
@@ -364,35 +395,40 @@ async fn dispatch(
     tracing::debug!("webhook dispatcher stopped");
 }
 
-/// Delivers one event to each of its ids in order.
+/// Delivers one event to each of its targets in order.
 async fn deliver(client: HaClient, job: Arc<Job>, opts: WebhookOptions, shared: Arc<Shared>) {
-    for (i, id) in job.ids.iter().enumerate() {
+    for (i, target) in job.targets.iter().enumerate() {
         if i > 0 {
-            tracing::debug!(event = %job.event, "calling additional webhook {id}");
+            tracing::debug!(event = %job.event, "also to {target}");
         }
-        deliver_one(&client, &job, id, &opts, &shared).await;
+        deliver_one(&client, &job, target, &opts, &shared).await;
     }
 }
 
 async fn deliver_one(
     client: &HaClient,
     job: &Job,
-    id: &str,
+    target: &Target,
     opts: &WebhookOptions,
     shared: &Shared,
 ) {
+    let id = target;
     let started = Instant::now();
     let mut backoff = opts.first_retry;
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         let t0 = Instant::now();
-        let err = match client.post_webhook(id, job.body.clone()).await {
+        let sent = match target {
+            Target::Webhook(id) => client.post_webhook(id, job.body.clone()).await,
+            Target::Event(t) => client.post_event(t, job.body.clone()).await,
+        };
+        let err = match sent {
             Ok(status) => {
                 shared.delivered.fetch_add(1, Ordering::Relaxed);
                 if attempt > 1 {
                     tracing::info!(
-                        "webhook {id} (event {:?}, call {:?}) delivered after {attempt} attempts",
+                        "{id} (event {:?}, call {:?}) delivered after {attempt} attempts",
                         job.event,
                         job.call_key
                     );
@@ -402,7 +438,7 @@ async fn deliver_one(
                         call = %job.call_key,
                         status,
                         ms = t0.elapsed().as_millis() as u64,
-                        "webhook {id} delivered"
+                        "{id} delivered"
                     );
                 }
                 return;
@@ -416,19 +452,19 @@ async fn deliver_one(
         }
         if attempt == 1 {
             tracing::warn!(
-                "webhook {id} (event {:?}, call {:?}) failed: {err}; retrying with backoff",
+                "{id} (event {:?}, call {:?}) failed: {err}; retrying with backoff",
                 job.event,
                 job.call_key
             );
         } else {
-            tracing::debug!("webhook {id} attempt {attempt} failed: {err}");
+            tracing::debug!("{id} attempt {attempt} failed: {err}");
         }
         // Wait, then until Home Assistant says it is running, or give up.
         loop {
             if started.elapsed() >= opts.give_up_after {
                 shared.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
-                    "webhook {id} given up after {attempt} attempts in {} s (last error: {err}); {}",
+                    "{id} given up after {attempt} attempts in {} s (last error: {err}); {}",
                     started.elapsed().as_secs(),
                     job.describe()
                 );

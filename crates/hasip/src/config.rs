@@ -95,6 +95,14 @@ pub struct Mqtt {
     pub state_topic: String,
     /// `online`/`offline` availability, retained, with a last will (empty: none).
     pub availability_topic: String,
+    /// Announce the gateway as a device with entities through Home Assistant's MQTT
+    /// discovery (ha-sip-rs addition).
+    pub discovery: bool,
+    /// The discovery prefix Home Assistant listens on.
+    pub discovery_prefix: String,
+    /// This gateway's id in topics and in the device's identifiers; two gateways on one
+    /// broker need different ones.
+    pub node_id: String,
 }
 
 impl Default for Mqtt {
@@ -109,6 +117,9 @@ impl Default for Mqtt {
             command_topic: "hasip/execute".to_owned(),
             state_topic: "hasip/state".to_owned(),
             availability_topic: "hasip/availability".to_owned(),
+            discovery: true,
+            discovery_prefix: "homeassistant".to_owned(),
+            node_id: "ha_sip_rs".to_owned(),
         }
     }
 }
@@ -266,13 +277,42 @@ impl Default for Tts {
 pub struct Webhook {
     /// The global webhook id.
     pub id: String,
+    /// Where events go (ha-sip-rs addition): webhooks, the event bus, or both.
+    pub delivery: Delivery,
 }
 
 impl Default for Webhook {
     fn default() -> Self {
         Self {
             id: "sip_call_webhook_id".to_owned(),
+            delivery: Delivery::Both,
         }
+    }
+}
+
+/// `webhook.delivery`: how events reach Home Assistant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// ha-sip's way only: the global webhook and the call's `webhook_to_call` ids.
+    Webhook,
+    /// Only Home Assistant's event bus: one `hasip_event` per event, its data the
+    /// webhook's body.
+    Event,
+    /// Both (the default): existing webhook automations keep working, and event-trigger
+    /// automations work whatever Home Assistant thinks of the webhook's source address.
+    Both,
+}
+
+impl Delivery {
+    /// Whether webhooks are posted.
+    pub fn webhooks(self) -> bool {
+        self != Self::Event
+    }
+
+    /// Whether events are fired on the bus.
+    pub fn event_bus(self) -> bool {
+        self != Self::Webhook
     }
 }
 
@@ -505,6 +545,14 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Options>
     o.tts.debug_print = boolean("TTS_DEBUG_PRINT");
     // Stand-alone ha-sip has no global webhook unless HA_WEBHOOK_ID is set.
     o.webhook.id = text("HA_WEBHOOK_ID").unwrap_or_default();
+    if let Some(d) = text("HA_EVENT_DELIVERY") {
+        o.webhook.delivery = match d.to_ascii_lowercase().as_str() {
+            "webhook" => Delivery::Webhook,
+            "event" => Delivery::Event,
+            "both" => Delivery::Both,
+            _ => bail!("HA_EVENT_DELIVERY: {d:?}; accepted values: webhook, event, both"),
+        };
+    }
     o.sensors.enabled = boolean("SENSOR_ENABLED");
     if let Some(p) = text("SENSOR_ENTITY_PREFIX") {
         o.sensors.entity_prefix = p;
@@ -525,6 +573,19 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Options>
     if let Some(t) = get("MQTT_STATE_TOPIC") {
         // ha-sip: an empty state topic disables publishing.
         o.mqtt.state_topic = t.trim().to_owned();
+    }
+    if let Some(d) = text("MQTT_DISCOVERY") {
+        o.mqtt.discovery = match d.to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            _ => bail!("MQTT_DISCOVERY: {d:?}; accepted values: true, false"),
+        };
+    }
+    if let Some(p) = text("MQTT_DISCOVERY_PREFIX") {
+        o.mqtt.discovery_prefix = p;
+    }
+    if let Some(n) = text("MQTT_NODE_ID") {
+        o.mqtt.node_id = n;
     }
     if o.mqtt.enabled && o.mqtt.broker_address.is_empty() {
         bail!("BROKER_ADDRESS: required when COMMAND_SOURCE=mqtt");
@@ -858,6 +919,22 @@ fn check_uri(field: &str, value: &str) -> anyhow::Result<()> {
 /// The first fault found.
 pub fn check(options: Options) -> anyhow::Result<Checked> {
     let global = crate::flags::parse_global(&options.sip_global.global_options)?;
+    for (field, value) in [
+        ("mqtt.node_id", &options.mqtt.node_id),
+        ("mqtt.discovery_prefix", &options.mqtt.discovery_prefix),
+    ] {
+        let v = value.trim();
+        if v.is_empty()
+            || !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            bail!(
+                "{field}: {value:?} may only hold letters, digits, _ and - (it becomes part of \
+                 MQTT topics and of Home Assistant's ids)"
+            );
+        }
+    }
     crate::dns::parse_servers(&options.sip_global.name_server).map_err(anyhow::Error::msg)?;
     let mut accounts = Vec::new();
     for (number, name, acct) in [

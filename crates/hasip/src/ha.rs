@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use hasip_engine::Event;
-use hasip_ha::{AudioCache, HaClient, HaConfig, TtsEngine, TtsRequest, Webhooks};
+use hasip_ha::{AudioCache, HaClient, HaConfig, Mode, Target, TtsEngine, TtsRequest, Webhooks};
 
-use crate::config::Options;
+use crate::config::{Delivery, Options};
 
 /// `tts.debug_print` (ha-sip): lists Home Assistant's TTS engines with their languages,
 /// and the configured engine's voices, and says whether the configured engine and
@@ -51,12 +51,50 @@ fn debug_print(client: HaClient, engine: TtsEngine, language: String) {
     });
 }
 
+/// The event type every event is fired as on Home Assistant's bus (its data is the
+/// webhook's body, `event` naming the gateway's event).
+pub(crate) const EVENT_TYPE: &str = "hasip_event";
+
+/// In add-on mode: asks the Supervisor for Core's port and sends webhooks to Core on the
+/// host network (`http://127.0.0.1:<port>/api`), where they come from a local address.
+/// Through the Supervisor's proxy, Home Assistant 2026.5 and later does not count them as
+/// local, and a `local_only` webhook trigger (the default) silently never fires. Core
+/// with HTTPS is left to the proxy (its certificate names a domain, not 127.0.0.1).
+fn direct_webhooks(client: HaClient) {
+    tokio::spawn(async move {
+        let token = client.config().token.clone();
+        match hasip_ha::supervisor::core_info(hasip_ha::supervisor::SUPERVISOR_URL, &token).await {
+            Ok(core) if !core.ssl => {
+                let api = format!("http://127.0.0.1:{}/api", core.port);
+                match hasip_ha::Url::parse(&api) {
+                    Ok(url) => {
+                        tracing::info!(%api, "webhooks go to Home Assistant directly (a local address); the Supervisor's proxy if it cannot be reached");
+                        client.set_direct_webhooks(Some(url));
+                    }
+                    Err(e) => {
+                        tracing::warn!(%api, error = %e, "webhooks through the Supervisor's proxy")
+                    }
+                }
+            }
+            Ok(_) => tracing::warn!(
+                "Home Assistant serves HTTPS: webhooks go through the Supervisor's proxy, which \
+                 Home Assistant 2026.5 and later does not count as local; use event triggers \
+                 (webhook.delivery: event or both) or `local_only: false`"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot ask the Supervisor for Core's port: webhooks through its proxy")
+            }
+        }
+    });
+}
+
 /// Home Assistant, when the gateway can reach one.
 #[derive(Clone)]
 pub(crate) struct Ha {
     pub client: HaClient,
     webhooks: Webhooks,
     global_webhook: Option<String>,
+    delivery: Delivery,
     engine: Option<TtsEngine>,
     voice: Option<String>,
     disk_cache: Option<AudioCache>,
@@ -112,7 +150,11 @@ impl Ha {
             }
         };
         let webhooks = Webhooks::start(client.clone(), hasip_ha::WebhookOptions::default());
-        tracing::info!(base = %client.config().base_url, "Home Assistant client ready");
+        let delivery = options.webhook.delivery;
+        tracing::info!(base = %client.config().base_url, ?delivery, "Home Assistant client ready");
+        if client.config().mode == Mode::AddOn && delivery.webhooks() {
+            direct_webhooks(client.clone());
+        }
         if tts.debug_print {
             if let Some(engine) = engine.clone() {
                 debug_print(client.clone(), engine, tts.language.trim().to_owned());
@@ -126,22 +168,34 @@ impl Ha {
             client,
             webhooks,
             global_webhook: Some(options.webhook.id.trim().to_owned()).filter(|s| !s.is_empty()),
+            delivery,
             engine,
             voice: Some(options.tts.voice.trim().to_owned()).filter(|s| !s.is_empty()),
             disk_cache,
         })
     }
 
-    /// Queues an event for its per-call webhook (if the call has one) and the global one.
+    /// Queues an event for its per-call webhook (if the call has one), the global one and
+    /// the event bus, as `webhook.delivery` says: in that order, in the call's order.
     pub(crate) fn event(&self, ev: &Event, body: &serde_json::Value) {
-        let ids: Vec<String> = ev
-            .call_webhook
-            .iter()
-            .chain(self.global_webhook.iter())
-            .cloned()
-            .collect();
-        if let Err(e) = self.webhooks.try_send(&ev.call.internal_id, &ids, body) {
-            tracing::warn!(error = %e, event = ev.kind.name(), %body, "webhook not queued");
+        let mut targets: Vec<Target> = Vec::new();
+        if self.delivery.webhooks() {
+            targets.extend(
+                ev.call_webhook
+                    .iter()
+                    .chain(self.global_webhook.iter())
+                    .cloned()
+                    .map(Target::Webhook),
+            );
+        }
+        if self.delivery.event_bus() {
+            targets.push(Target::Event(EVENT_TYPE.to_owned()));
+        }
+        if let Err(e) = self
+            .webhooks
+            .try_send_to(&ev.call.internal_id, &targets, body)
+        {
+            tracing::warn!(error = %e, event = ev.kind.name(), %body, "event not queued");
         }
     }
 
