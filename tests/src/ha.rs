@@ -50,6 +50,9 @@ pub struct HaOptions {
     /// `sip_test_tts` (espeak).
     /// Note that the integration binds the port on every interface, as it does for users.
     pub voip_port: Option<u16>,
+    /// Set up Home Assistant's MQTT integration against a broker on 127.0.0.1 at this port
+    /// (a config entry written before the start), with discovery on the default prefix.
+    pub mqtt_port: Option<u16>,
 }
 
 /// One webhook request as Home Assistant logged it.
@@ -107,22 +110,46 @@ impl HomeAssistant {
             .replace("__HA_PUBLIC_URL__", &public)
             .replace("__HA_PORT__", &port.to_string());
         std::fs::write(&yaml_path, yaml).unwrap_or_else(|e| panic!("write configuration: {e}"));
+        let storage = config.join(".storage");
+        let entry = |id: &str, domain: &str, title: &str, data: Value, options: Value| {
+            serde_json::json!({
+                "entry_id": id, "version": 1, "minor_version": 1,
+                "domain": domain, "title": title, "data": data, "options": options,
+                "pref_disable_new_entities": false, "pref_disable_polling": false,
+                "source": "user", "unique_id": null, "disabled_by": null
+            })
+        };
+        let mut entries = Vec::new();
         if let Some(voip) = opts.voip_port {
-            let storage = config.join(".storage");
+            entries.push(entry(
+                "hasiptestvoip",
+                "voip",
+                "Voice over IP",
+                serde_json::json!({}),
+                serde_json::json!({"sip_port": voip}),
+            ));
+        }
+        if let Some(port) = opts.mqtt_port {
+            entries.push(entry(
+                "hasiptestmqtt",
+                "mqtt",
+                "127.0.0.1",
+                serde_json::json!({"broker": "127.0.0.1", "port": port, "discovery": true,
+                                   "discovery_prefix": "homeassistant"}),
+                serde_json::json!({}),
+            ));
+        }
+        if !entries.is_empty() {
             std::fs::create_dir_all(&storage)
                 .unwrap_or_else(|e| panic!("create {}: {e}", storage.display()));
-            let entries = serde_json::json!({
+            let all = serde_json::json!({
                 "version": 1, "minor_version": 1, "key": "core.config_entries",
-                "data": {"entries": [{
-                    "entry_id": "hasiptestvoip", "version": 1, "minor_version": 1,
-                    "domain": "voip", "title": "Voice over IP", "data": {},
-                    "options": {"sip_port": voip},
-                    "pref_disable_new_entities": false, "pref_disable_polling": false,
-                    "source": "user", "unique_id": null, "disabled_by": null
-                }]}
+                "data": {"entries": entries}
             });
-            std::fs::write(storage.join("core.config_entries"), entries.to_string())
-                .unwrap_or_else(|e| panic!("write the VoIP config entry: {e}"));
+            std::fs::write(storage.join("core.config_entries"), all.to_string())
+                .unwrap_or_else(|e| panic!("write the config entries: {e}"));
+        }
+        if opts.voip_port.is_some() {
             // The preferred Assist pipeline: the offline test STT and TTS engines and Home
             // Assistant's own conversation agent.
             let pipelines = serde_json::json!({

@@ -46,6 +46,9 @@ pub struct MqttConfig {
     pub availability_topic: Option<String>,
     /// MQTT keep-alive interval.
     pub keep_alive: Duration,
+    /// More topic filters to subscribe to (Home Assistant's birth topic, the discovery
+    /// device's button topics); their messages arrive as [`MqttIn::Message`].
+    pub subscriptions: Vec<String>,
 }
 
 impl std::fmt::Debug for MqttConfig {
@@ -60,6 +63,7 @@ impl std::fmt::Debug for MqttConfig {
             .field("command_topic", &self.command_topic)
             .field("state_topic", &self.state_topic)
             .field("availability_topic", &self.availability_topic)
+            .field("subscriptions", &self.subscriptions)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +73,15 @@ impl std::fmt::Debug for MqttConfig {
 pub enum MqttIn {
     /// A message on the command topic: one JSON document.
     Command(Bytes),
+    /// A message on one of [`MqttConfig::subscriptions`].
+    Message {
+        /// Its topic.
+        topic: String,
+        /// Its payload.
+        payload: Bytes,
+        /// Delivered as retained (stored before we subscribed).
+        retained: bool,
+    },
     /// Connected (again) and subscribed.
     Connected,
     /// The connection was lost or could not be made; the task retries after `retry_in`.
@@ -122,6 +135,21 @@ impl MqttHandle {
                 body.as_bytes().to_vec(),
             )
             .map_err(|e| PublishError(format!("MQTT publish to {topic} not queued: {e}")))
+    }
+
+    /// Queues any message (QoS 1), without waiting.
+    ///
+    /// # Errors
+    /// The client's queue is full or the task ended.
+    pub fn publish(&self, topic: &str, payload: &str, retain: bool) -> Result<(), PublishError> {
+        self.client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload.as_bytes().to_vec())
+            .map_err(|e| PublishError(format!("MQTT publish to {topic} not queued: {e}")))
+    }
+
+    /// The availability topic, if there is one.
+    pub fn availability_topic(&self) -> Option<&str> {
+        self.availability_topic.as_deref()
     }
 
     /// Publishes the retained `offline` and disconnects; waits for neither longer than
@@ -218,9 +246,10 @@ async fn drive(
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = MIN_BACKOFF;
                 // A clean session: subscriptions and retained messages may be gone.
-                if let Err(e) = client.try_subscribe(config.command_topic.clone(), QoS::AtMostOnce)
-                {
-                    tracing::error!(error = %e, topic = config.command_topic, "MQTT subscribe not queued");
+                for topic in std::iter::once(&config.command_topic).chain(&config.subscriptions) {
+                    if let Err(e) = client.try_subscribe(topic.clone(), QoS::AtMostOnce) {
+                        tracing::error!(error = %e, topic, "MQTT subscribe not queued");
+                    }
                 }
                 if let Some(topic) = &config.availability_topic
                     && let Err(e) =
@@ -234,6 +263,21 @@ async fn drive(
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 if p.topic != config.command_topic {
+                    if config
+                        .subscriptions
+                        .iter()
+                        .any(|f| rumqttc::matches(&p.topic, f))
+                        && tx
+                            .send(MqttIn::Message {
+                                topic: p.topic,
+                                payload: p.payload,
+                                retained: p.retain,
+                            })
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
                     continue;
                 }
                 if p.retain {

@@ -5,6 +5,7 @@
 
 mod audio;
 pub mod config;
+mod discovery;
 mod dns;
 pub mod flags;
 mod ha;

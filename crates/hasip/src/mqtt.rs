@@ -37,7 +37,27 @@ fn base_config(options: &Options, seed: u64) -> MqttConfig {
         state_topic: topic(&m.state_topic),
         availability_topic: topic(&m.availability_topic),
         keep_alive: Duration::from_secs(60),
+        subscriptions: if m.discovery {
+            discovery(options).subscriptions()
+        } else {
+            Vec::new()
+        },
     }
+}
+
+/// The MQTT device of these options (used when `mqtt.discovery` is on).
+pub(crate) fn discovery(options: &Options) -> crate::discovery::Discovery {
+    let m = &options.mqtt;
+    crate::discovery::Discovery::new(
+        &m.discovery_prefix,
+        &m.node_id,
+        Some(m.availability_topic.trim().to_owned()).filter(|t| !t.is_empty()),
+        vec![
+            (1, options.sip.enabled),
+            (2, options.sip_2.enabled),
+            (3, options.sip_3.enabled),
+        ],
+    )
 }
 
 /// Starts MQTT if the options ask for it. Commands and connection news arrive on `tx`.

@@ -334,9 +334,45 @@ struct Io {
     quit: bool,
     /// Each account's registration and calls, for the health check and the MQTT device.
     status: crate::status::Status,
+    /// The MQTT device (`mqtt.discovery`).
+    discovery: Option<crate::discovery::Discovery>,
 }
 
 impl Io {
+    /// Publishes on any topic if MQTT is on; a full queue is logged, never waited for.
+    fn publish(&self, topic: &str, payload: &str, retain: bool) {
+        if let Some(m) = &self.mqtt
+            && let Err(e) = m.publish(topic, payload, retain)
+        {
+            tracing::warn!(error = %e, "MQTT message not published");
+        }
+    }
+
+    /// The MQTT device's configs and every account's state (after a connection, and when
+    /// Home Assistant announces itself).
+    fn publish_device(&self) {
+        let Some(d) = &self.discovery else { return };
+        if self.mqtt.is_none() {
+            return;
+        }
+        for (topic, payload) in d.configs() {
+            self.publish(&topic, &payload, true);
+        }
+        for a in self.status.accounts() {
+            let (topic, payload) = d.state(a);
+            self.publish(&topic, &payload, true);
+        }
+        tracing::debug!("MQTT device published");
+    }
+
+    /// One account's state on the MQTT device.
+    fn publish_account(&self, account: u8) {
+        if let (Some(d), Some(a)) = (&self.discovery, self.status.account(account)) {
+            let (topic, payload) = d.state(a);
+            self.publish(&topic, &payload, true);
+        }
+    }
+
     /// Publishes a state-topic body if MQTT is on; a full queue is logged, never waited for.
     fn publish_state(&self, body: &serde_json::Value) {
         if let Some(m) = &self.mqtt
@@ -560,6 +596,8 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 .iter()
                 .map(|(n, a, _, _)| (*n, a.id_uri.clone(), !a.registrar_uri.trim().is_empty())),
         ),
+        discovery: (checked.options.mqtt.enabled && checked.options.mqtt.discovery)
+            .then(|| mqtt::discovery(&checked.options)),
     };
     let (health_tx, mut health_rx) = mpsc::channel::<crate::health::Request>(8);
     let _health = crate::health::serve(crate::health::socket_path(g.port), health_tx);
@@ -695,7 +733,13 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                     Ok(text) => run_command(&mut engine, &io, "mqtt", text),
                     Err(e) => io.command_failed("mqtt", &format!("the payload is not UTF-8 ({e})")),
                 },
-                hasip_bus::mqtt::MqttIn::Connected => tracing::info!("MQTT: connected and subscribed"),
+                hasip_bus::mqtt::MqttIn::Connected => {
+                    tracing::info!("MQTT: connected and subscribed");
+                    io.publish_device();
+                }
+                hasip_bus::mqtt::MqttIn::Message { topic, payload, retained } => {
+                    mqtt_message(&mut engine, &io, &topic, &payload, retained);
+                }
                 hasip_bus::mqtt::MqttIn::Disconnected { reason, retry_in } => {
                     tracing::warn!(%reason, ?retry_in, "MQTT: not connected");
                 }
@@ -709,6 +753,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 // An error: the starter gave up (it logged why).
                 mqtt_later = None;
                 io.mqtt = r.ok();
+                io.publish_device();
             }
             Some(reply) = health_rx.recv() => {
                 // Answered here, by the loop itself: a stuck loop answers nothing.
@@ -776,6 +821,59 @@ fn run_command(engine: &mut Engine, io: &Io, source: &str, text: &str) {
                 io.command_failed(source, &e.to_string());
             }
         }
+    }
+}
+
+/// A message on a subscribed topic other than the command topic: Home Assistant's birth
+/// message (publish the device again) or a button of the device.
+fn mqtt_message(engine: &mut Engine, io: &Io, topic: &str, payload: &[u8], retained: bool) {
+    use crate::discovery::Press;
+    let Some(d) = &io.discovery else { return };
+    if d.is_birth(topic) {
+        if payload == b"online" {
+            tracing::info!("Home Assistant is online: MQTT device published again");
+            io.publish_device();
+        }
+        return;
+    }
+    let Some((account, press)) = d.press(topic, payload) else {
+        tracing::debug!(topic, "MQTT message ignored");
+        return;
+    };
+    if retained {
+        // A retained press would act again on every reconnect.
+        tracing::warn!(topic, "MQTT: ignored a retained button press");
+        return;
+    }
+    let call = io
+        .status
+        .account(account)
+        .and_then(|a| a.call_for(press != Press::Hangup))
+        .map(str::to_owned);
+    let Some(number) = call else {
+        let which = if press == Press::Hangup {
+            "current"
+        } else {
+            "ringing"
+        };
+        io.command_failed(
+            "mqtt button",
+            &format!("account {account}: no {which} call"),
+        );
+        return;
+    };
+    let cmd = match press {
+        Press::Answer => hasip_engine::Command::Answer {
+            number,
+            webhook_to_call: None,
+            menu: None,
+        },
+        Press::Hangup => hasip_engine::Command::Hangup { number },
+        Press::Reject => hasip_engine::Command::Reject { number, code: 486 },
+    };
+    tracing::info!(source = "mqtt button", account, ?cmd, "command");
+    if let Err(e) = engine.handle_command(Instant::now(), cmd) {
+        io.command_failed("mqtt button", &e.to_string());
     }
 }
 
@@ -905,7 +1003,12 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 // One line per event, its JSON body last, so that the log is easy to follow and
                 // to read back.
                 tracing::info!("event {body}");
-                io.status.event(&body);
+                if let Some(account) = io.status.event(&body) {
+                    io.publish_account(account);
+                }
+                if let Some((topic, payload)) = io.discovery.as_ref().and_then(|d| d.event(&body)) {
+                    io.publish(&topic, &payload, false);
+                }
                 if let Some(ha) = &io.ha {
                     ha.event(&ev, &body);
                 }
@@ -916,7 +1019,9 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
             }
             Output::Registration { account, state } => {
                 tracing::debug!(account, ?state, "registration state");
-                io.status.registration(account, &state);
+                if io.status.registration(account, &state) {
+                    io.publish_account(account);
+                }
                 if let Some(s) = &io.sensors {
                     s.registration(account, &state);
                 }
