@@ -1142,10 +1142,11 @@ fn every_schema_key_reaches_the_loader() {
                   "incoming_call_file": "", "options": "--use-sip-outbound off"},
         "tts": {"engine_id": "tts.piper", "platform": "google_translate", "language": "de",
                 "voice": "thorsten", "debug_print": true},
-        "webhook": {"id": "my_hook"},
+        "webhook": {"id": "my_hook", "delivery": "event"},
         "mqtt": {"enabled": true, "broker_address": "core-mosquitto", "broker_port": 8883,
                  "username": "addons", "password": "mqttpw", "tls": true,
-                 "command_topic": "sip/cmd", "state_topic": "sip/state", "availability_topic": "sip/up"},
+                 "command_topic": "sip/cmd", "state_topic": "sip/state", "availability_topic": "sip/up",
+                 "discovery": false, "discovery_prefix": "ha", "node_id": "door-2"},
         "sensors": {"enabled": true, "entity_prefix": "Door-Phone"}
     });
     let schema = object(&manifest()["schema"], "schema").clone();
@@ -1184,6 +1185,10 @@ fn every_schema_key_reaches_the_loader() {
     expect("mqtt.password", "mqttpw");
     expect("mqtt.tls", "true");
     expect("mqtt.availability_topic", "sip/up");
+    expect("webhook.delivery", "Event");
+    expect("mqtt.discovery", "false");
+    expect("mqtt.discovery_prefix", "ha");
+    expect("mqtt.node_id", "door-2");
     expect("sensors.enabled", "true");
     expect("sensors.entity_prefix", "Door-Phone");
     assert_eq!(o.sensors.prefix(), "door_phone");
@@ -1337,6 +1342,7 @@ fn fields(o: &Options) -> BTreeMap<String, String> {
     put("tts.voice", t.voice.clone());
     put("tts.debug_print", t.debug_print.to_string());
     put("webhook.id", o.webhook.id.clone());
+    put("webhook.delivery", format!("{:?}", o.webhook.delivery));
     let q = &o.mqtt;
     put("mqtt.enabled", q.enabled.to_string());
     put("mqtt.broker_address", q.broker_address.clone());
@@ -1347,6 +1353,9 @@ fn fields(o: &Options) -> BTreeMap<String, String> {
     put("mqtt.command_topic", q.command_topic.clone());
     put("mqtt.state_topic", q.state_topic.clone());
     put("mqtt.availability_topic", q.availability_topic.clone());
+    put("mqtt.discovery", q.discovery.to_string());
+    put("mqtt.discovery_prefix", q.discovery_prefix.clone());
+    put("mqtt.node_id", q.node_id.clone());
     put("sensors.enabled", o.sensors.enabled.to_string());
     put("sensors.entity_prefix", o.sensors.entity_prefix.clone());
     f
@@ -1478,8 +1487,18 @@ fn env_template_problems(text: &str, origin: &str) -> Vec<String> {
 
 #[test]
 fn env_example_covers_every_variable_and_loads() {
-    // The check passes on a complete template (so a failure below is the file's).
-    let ours = env_template_problems(README_DOTENV, "README_DOTENV");
+    // The check passes on a complete template (so a failure below is the file's); ha-sip's
+    // README predates ha-sip-rs's own variables.
+    let added = [
+        "HA_EVENT_DELIVERY",
+        "MQTT_DISCOVERY",
+        "MQTT_DISCOVERY_PREFIX",
+        "MQTT_NODE_ID",
+    ];
+    let ours: Vec<String> = env_template_problems(README_DOTENV, "README_DOTENV")
+        .into_iter()
+        .filter(|p| !added.iter().any(|v| p.ends_with(&format!("lacks {v}"))))
+        .collect();
     assert!(ours.is_empty(), "{ours:#?}");
     let problems = env_template_problems(&read(".env.example"), ".env.example");
     assert!(problems.is_empty(), "{problems:#?}");
