@@ -409,3 +409,55 @@ pub fn podman_compose() -> PathBuf {
     })
     .clone()
 }
+
+/// A Debian base with a C toolchain and libopus's headers, on which the host's Rust
+/// toolchain (mounted at build time from `~/.rustup` and `~/.cargo`) builds the gateway:
+/// the stand-in for `rust:1.95-slim-bookworm`, which cannot be pulled here. Made with
+/// mmdebstrap once per machine.
+///
+/// # Panics
+/// When mmdebstrap or podman fails.
+pub fn rust_build_image() -> String {
+    let name = "localhost/hasip-rust-build".to_owned();
+    let lock = File::create(state_dir().join("rust-image.lock"))
+        .unwrap_or_else(|e| panic!("create lock: {e}"));
+    lock.lock().unwrap_or_else(|e| panic!("lock: {e}"));
+    let exists = podman()
+        .args(["image", "exists", &name])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !exists {
+        let tar = state_dir().join("rust-build.tar");
+        let out = Command::new("mmdebstrap")
+            .args(["--quiet", "--variant=minbase"])
+            .arg("--include=gcc,libc6-dev,libopus-dev,pkg-config,binutils,ca-certificates")
+            .arg("bookworm")
+            .arg(&tar)
+            .output()
+            .unwrap_or_else(|e| panic!("mmdebstrap: {e}"));
+        assert!(
+            out.status.success(),
+            "mmdebstrap: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        podman_ok(&[
+            "import",
+            "--quiet",
+            "--change",
+            "ENV RUSTUP_HOME=/root/.rustup",
+            "--change",
+            "ENV CARGO_HOME=/root/.cargo",
+            "--change",
+            "ENV PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            &tar.to_string_lossy(),
+            &name,
+        ]);
+        let _ = std::fs::remove_file(&tar);
+    }
+    name
+}
+
+/// Where the harness keeps state between runs (a build's target directory, for one).
+pub fn state_path(name: &str) -> PathBuf {
+    state_dir().join(name)
+}

@@ -1673,66 +1673,89 @@ fn version_agrees_everywhere_and_the_changelog_has_it() {
 
 #[test]
 fn dockerfile_is_the_reviewed_shape() {
-    let d = read("addon/Dockerfile");
-    let instructions: Vec<&str> = d
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
-    let froms: Vec<&&str> = instructions
-        .iter()
-        .filter(|l| l.starts_with("FROM "))
-        .collect();
-    assert_eq!(froms.len(), 2, "two stages, build and runtime: {froms:?}");
-    assert!(froms[0].ends_with(" AS build"), "{}", froms[0]);
+    let instructions = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let local = read("addon/Dockerfile");
+    let image = read("addon/image.Containerfile");
+    for (name, d, stages) in [
+        ("addon/Dockerfile", &local, 3),
+        ("addon/image.Containerfile", &image, 2),
+    ] {
+        let ins = instructions(d);
+        let froms: Vec<&String> = ins.iter().filter(|l| l.starts_with("FROM ")).collect();
+        assert_eq!(froms.len(), stages, "{name}: {froms:?}");
+        assert!(
+            ins.iter().any(|l| l.starts_with("ARG BUILD_FROM=")),
+            "{name}: the base is Home Assistant's BUILD_FROM argument"
+        );
+        assert!(
+            froms.iter().any(|f| *f == "FROM ${BUILD_FROM} AS runtime"),
+            "{name}: the runtime files come from BUILD_FROM: {froms:?}"
+        );
+        assert_eq!(
+            froms.last().map(|f| f.as_str()),
+            Some("FROM scratch"),
+            "{name}: nothing but the binary and what it links"
+        );
+        assert!(
+            d.contains("rootfs.sh"),
+            "{name}: rootfs.sh gathers the runtime files"
+        );
+        for label in [
+            "io.hass.version",
+            "io.hass.type",
+            "io.hass.arch",
+            "org.opencontainers.image.source",
+        ] {
+            assert!(d.contains(label), "{name}: LABEL {label}");
+        }
+        for arg in ["ARG BUILD_ARCH", "ARG BUILD_VERSION"] {
+            assert!(d.contains(arg), "{name}: {arg}");
+        }
+        assert!(
+            ins.iter()
+                .any(|l| l.starts_with("CMD [\"/usr/bin/hasip\", \"health\"]")),
+            "{name}: HEALTHCHECK runs hasip health"
+        );
+        // The gateway itself is the CMD, in exec form: only the CMD gets the container's
+        // stdin (hassio.addon_stdin) and signals reach it directly.
+        assert_eq!(
+            ins.last().map(String::as_str),
+            Some(r#"CMD ["/usr/bin/hasip", "run"]"#),
+            "{name}"
+        );
+        assert!(!d.contains("ENTRYPOINT"), "{name}: no entrypoint wrapper");
+    }
+    // The final stages are the same: the local build makes the published image.
+    let tail = |d: &str| d[d.find("FROM scratch").unwrap_or(0)..].to_owned();
+    assert_eq!(tail(&local), tail(&image), "the final stages differ");
     assert!(
-        froms[1].contains("-slim"),
-        "a slim runtime image: {}",
-        froms[1]
+        local.contains("cargo build --locked --profile \"$CARGO_PROFILE\" -p hasip")
+            && local.contains("ARG CARGO_PROFILE=release"),
+        "the local build compiles the release, locked"
     );
-    assert!(
-        d.contains("cargo build --release --locked -p hasip"),
-        "the release build of the gateway, locked"
-    );
+    let rootfs = read("addon/rootfs.sh");
     for needed in [
         "libopus0",
         "ca-certificates",
-        "libopus-dev",
         "--no-install-recommends",
-        "rm -rf /var/lib/apt/lists/*",
+        "ldd",
+        "nsswitch",
     ] {
-        assert!(d.contains(needed), "Dockerfile: {needed}");
+        assert!(rootfs.contains(needed), "rootfs.sh: {needed}");
     }
-    for label in [
-        "io.hass.version",
-        "io.hass.type",
-        "io.hass.arch",
-        "org.opencontainers.image.source",
-    ] {
-        assert!(d.contains(label), "Dockerfile: LABEL {label}");
-    }
-    for arg in ["ARG BUILD_ARCH", "ARG BUILD_VERSION"] {
-        assert!(d.contains(arg), "Dockerfile: {arg}");
-    }
-    // The gateway itself is the CMD, in exec form: only the CMD gets the container's stdin
-    // (hassio.addon_stdin) and signals reach it directly.
-    let last = instructions.last().expect("instructions");
-    assert_eq!(*last, r#"CMD ["/usr/bin/hasip", "run"]"#);
-    assert!(!d.contains("ENTRYPOINT"), "no entrypoint wrapper");
-    let ignore = read("addon/Dockerfile.dockerignore");
-    let ignored: Vec<&str> = ignore
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
-    for entry in ["target", ".git", ".env"] {
-        assert!(ignored.contains(&entry), "Dockerfile.dockerignore: {entry}");
-    }
-    // Paths the build needs must not be ignored.
-    for kept in ["Cargo.toml", "Cargo.lock", "crates", "tests"] {
+    let build = yaml_file("addon/build.yaml");
+    for arch in ["aarch64", "amd64"] {
         assert!(
-            !ignored.contains(&kept),
-            "Dockerfile.dockerignore drops {kept}"
+            build["build_from"][arch]
+                .as_str()
+                .is_some_and(|b| b.contains("bookworm")),
+            "build.yaml: build_from.{arch} on the Debian release the binary is built for"
         );
     }
 }

@@ -371,3 +371,84 @@ fn docker_compose_runs_the_standalone_gateway() {
     let left = container::podman_ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!left.contains(&service), "still there after down: {left}");
 }
+
+/// The Supervisor's local build: `podman build addon/` with addon/ as the context builds
+/// the image from source (the working tree, served as the release tarball would be), on
+/// the local Debian base, with a Rust toolchain image standing in for rust:slim-bookworm.
+/// The `dev` profile keeps it to a couple of minutes; the release build is the same
+/// command with the default profile. The image runs.
+#[test]
+fn the_addon_folder_builds_from_source_as_the_supervisor_builds_it() {
+    require(&["podman", "mmdebstrap"]);
+    let dir = WorkDir::new("container-local-build");
+    // The Debian base of ./build.sh image (made on the way to the test image).
+    test_image();
+    let rust = container::rust_build_image();
+    // The source as GitHub's tag archive has it: one top directory.
+    let root = hasip_tests::workspace_root();
+    let tarball = dir.file("source.tar.gz");
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .args([
+            "--exclude=./target",
+            "--exclude=./.git",
+            "--exclude=./fuzz/target",
+        ])
+        .args(["--transform", "s,^\\.,ha-sip-rs,"])
+        .arg("-C")
+        .arg(&root)
+        .arg(".")
+        .status()
+        .unwrap_or_else(|e| panic!("tar: {e}"));
+    assert!(st.success(), "tar failed");
+    let port = ports::free_port();
+    let server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .arg("--directory")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("http.server: {e}"));
+    let _server = hasip_tests::process::Guard::new("http.server", server);
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let rustup = std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup"));
+    let cargo = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
+    let target = container::state_path("local-build-target");
+    mkdir(&target);
+    let tag = format!("localhost/hasip-local-build:{}", std::process::id());
+    let out = container::podman()
+        .args(["build", "--format", "docker", "--network", "host"])
+        .args(["-v", &format!("{rustup}:/root/.rustup")])
+        .args(["-v", &format!("{cargo}:/root/.cargo")])
+        .args(["-v", &format!("{}:/src/target", target.display())])
+        .args(["--build-arg", "BUILD_FROM=localhost/hasip-bookworm-base"])
+        .args(["--build-arg", &format!("RUST_FROM={rust}")])
+        .args([
+            "--build-arg",
+            &format!("SOURCE_URL=http://127.0.0.1:{port}/source.tar.gz"),
+        ])
+        .args(["--build-arg", "CARGO_PROFILE=dev"])
+        .args(["-t", &tag])
+        .arg(root.join("addon"))
+        .output()
+        .unwrap_or_else(|e| panic!("podman build: {e}"));
+    let log = dir.file("build.log");
+    std::fs::write(&log, [&out.stdout[..], &out.stderr[..]].concat())
+        .unwrap_or_else(|e| panic!("write the build log: {e}"));
+    dir.attach_log(log);
+    assert!(out.status.success(), "podman build addon/: {}", out.status);
+    let version = container::podman_ok(&["run", "--rm", &tag, "/usr/bin/hasip", "--version"]);
+    let _ = container::podman().args(["rmi", "-f", &tag]).output();
+    assert_eq!(
+        version.trim(),
+        format!("hasip {}", env!("CARGO_PKG_VERSION"))
+    );
+}
