@@ -203,7 +203,7 @@ module_app\t\tctrl_tcp.so\n{cafile}",
         let log = home.join("baresip.log");
         let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
         let err = out.try_clone().unwrap_or_else(|e| panic!("clone: {e}"));
-        let child = Command::new("baresip")
+        let child = Command::new(crate::tool("baresip"))
             .arg("-f")
             .arg(&home)
             .current_dir(&home)

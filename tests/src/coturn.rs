@@ -28,7 +28,7 @@ impl Coturn {
         let log = dir.file(&format!("coturn-{port}.log"));
         let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
         let err = out.try_clone().unwrap_or_else(|e| panic!("clone log: {e}"));
-        let child = Command::new("turnserver")
+        let child = Command::new(crate::tool("turnserver"))
             .args([
                 // No /etc/turnserver.conf: it may send the log to syslog.
                 "-n",

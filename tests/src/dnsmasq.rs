@@ -32,7 +32,7 @@ impl Dnsmasq {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_else(|e| panic!("run id -un: {e}"));
-        let mut cmd = Command::new("dnsmasq");
+        let mut cmd = Command::new(crate::tool("dnsmasq"));
         cmd.args([
             "--keep-in-foreground",
             "--no-resolv",

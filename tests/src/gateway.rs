@@ -35,6 +35,26 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// Whether the gateway reads `name` from its environment (ha-sip's stand-alone variables,
+/// the Supervisor's token, `RUST_LOG`).
+pub fn is_gateway_variable(name: &str) -> bool {
+    const EXACT: [&str; 9] = [
+        "PORT",
+        "LOG_LEVEL",
+        "NAME_SERVER",
+        "CACHE_DIR",
+        "GLOBAL_OPTIONS",
+        "COMMAND_SOURCE",
+        "SUPERVISOR_TOKEN",
+        "HASSIO_TOKEN",
+        "RUST_LOG",
+    ];
+    const PREFIXES: [&str; 8] = [
+        "SIP1_", "SIP2_", "SIP3_", "TTS_", "HA_", "BROKER_", "MQTT_", "SENSOR_",
+    ];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 /// A running gateway, stopped (SIGTERM, then SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct Gateway {
@@ -86,11 +106,18 @@ impl Gateway {
             cmd.args(args);
             let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
             let err = out.try_clone().unwrap_or_else(|e| panic!("clone log: {e}"));
+            // The gateway reads ha-sip's variables and a `.env` in its working directory: a
+            // developer's own must not change a test.
+            for (name, _) in std::env::vars_os() {
+                if name.to_str().is_some_and(is_gateway_variable) {
+                    cmd.env_remove(&name);
+                }
+            }
             let mut child = cmd
+                .current_dir(dir.path())
                 .stdin(Stdio::piped())
                 .stdout(out)
                 .stderr(err)
-                .env_remove("RUST_LOG")
                 .envs(env.iter().copied())
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));

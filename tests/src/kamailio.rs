@@ -81,7 +81,7 @@ impl Kamailio {
         let log = run.join("kamailio.log");
         let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
         let err = out.try_clone().unwrap_or_else(|e| panic!("clone: {e}"));
-        let mut cmd = Command::new("kamailio");
+        let mut cmd = Command::new(crate::tool("kamailio"));
         cmd.args(["-DD", "-E", "-f"])
             .arg(&cfg_path)
             .args(["-m", "64", "-M", "8", "-w"])

@@ -51,8 +51,24 @@ pub fn wait_for<T>(
     }
 }
 
-/// True when `program` can be run (found on PATH).
+/// Where `program` is: on PATH, else in the system directories a user's PATH often lacks
+/// (Debian puts kamailio, mosquitto and dnsmasq in /usr/sbin, which is not on a normal
+/// user's PATH). `None` when it is not installed.
+pub fn find_tool(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// `program`'s path for `Command::new` ([`find_tool`]; the bare name when it is not found,
+/// so that the error names it).
+pub fn tool(program: &str) -> PathBuf {
+    find_tool(program).unwrap_or_else(|| PathBuf::from(program))
+}
+
+/// True when `program` can be run ([`find_tool`]).
 pub fn have(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+    find_tool(program).is_some()
 }

@@ -59,7 +59,7 @@ impl Mosquitto {
         if opts.password {
             let pw = run.join("passwd");
             std::fs::write(&pw, "").unwrap_or_else(|e| panic!("write passwd: {e}"));
-            let st = Command::new("mosquitto_passwd")
+            let st = Command::new(crate::tool("mosquitto_passwd"))
                 .arg("-b")
                 .arg(&pw)
                 .args([USER, PASSWORD])
@@ -101,7 +101,7 @@ impl Mosquitto {
             .open(&log)
             .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
         let err = out.try_clone().unwrap_or_else(|e| panic!("clone: {e}"));
-        let child = Command::new("mosquitto")
+        let child = Command::new(crate::tool("mosquitto"))
             .arg("-c")
             .arg(self.run.join("mosquitto.conf"))
             .stdin(Stdio::null())
@@ -167,7 +167,7 @@ impl Mosquitto {
     /// # Panics
     /// When the publish fails.
     pub fn publish(&self, topic: &str, payload: &str, retain: bool) {
-        let mut cmd = Command::new("mosquitto_pub");
+        let mut cmd = Command::new(crate::tool("mosquitto_pub"));
         self.client_args(&mut cmd);
         cmd.args(["-q", "1", "-t", topic, "-m", payload]);
         if retain {
@@ -194,7 +194,7 @@ impl Mosquitto {
         let id = format!("sub-{}-{n}", std::process::id());
         let file = dir.file(&format!("{id}.messages"));
         let out = std::fs::File::create(&file).unwrap_or_else(|e| panic!("create: {e}"));
-        let mut cmd = Command::new("mosquitto_sub");
+        let mut cmd = Command::new(crate::tool("mosquitto_sub"));
         self.client_args(&mut cmd);
         // One line per message: retained flag, topic, payload.
         cmd.args(["-q", "1", "-i", &id, "-t", topic, "-F", "%r %t %p"]);

@@ -137,7 +137,7 @@ pub fn spawn(
     let media = ports::free_ports(4);
     let ctrl = ports::free_port();
     let secs = opts.timeout.as_secs().max(1);
-    let mut cmd = Command::new("sipp");
+    let mut cmd = Command::new(crate::tool("sipp"));
     if let Some(t) = target {
         cmd.arg(t.to_string());
     }
