@@ -418,6 +418,10 @@ fn the_addon_folder_builds_from_source_as_the_supervisor_builds_it() {
         .spawn()
         .unwrap_or_else(|e| panic!("http.server: {e}"));
     let _server = hasip_tests::process::Guard::new("http.server", server);
+    let serving = wait_for(WAIT, Duration::from_millis(50), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    assert!(serving.is_some(), "the source server did not start");
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
     let rustup = std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup"));
     let cargo = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
