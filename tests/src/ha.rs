@@ -53,6 +53,10 @@ pub struct HaOptions {
     /// Set up Home Assistant's MQTT integration against a broker on 127.0.0.1 at this port
     /// (a config entry written before the start), with discovery on the default prefix.
     pub mqtt_port: Option<u16>,
+    /// Install `examples/blueprints/*.yaml` as `blueprints/automation/ha-sip-rs/`.
+    pub blueprints: bool,
+    /// More automations (a YAML list), appended to the test configuration's own.
+    pub automations: String,
 }
 
 /// One webhook request as Home Assistant logged it.
@@ -110,6 +114,18 @@ impl HomeAssistant {
             .replace("__HA_PUBLIC_URL__", &public)
             .replace("__HA_PORT__", &port.to_string());
         std::fs::write(&yaml_path, yaml).unwrap_or_else(|e| panic!("write configuration: {e}"));
+        if opts.blueprints {
+            let to = config.join("blueprints/automation/ha-sip-rs");
+            copy_dir(&workspace_root().join("examples/blueprints"), &to);
+        }
+        if !opts.automations.trim().is_empty() {
+            let path = config.join("automations.yaml");
+            let mut text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            text.push('\n');
+            text.push_str(&opts.automations);
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("write automations: {e}"));
+        }
         let storage = config.join(".storage");
         let entry = |id: &str, domain: &str, title: &str, data: Value, options: Value| {
             serde_json::json!({

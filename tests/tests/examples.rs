@@ -651,6 +651,13 @@ fn check_examples(files: &BTreeMap<String, String>) -> (Vec<String>, Seen) {
             options_file(&mut c, text, true);
         } else if !file.contains('/') {
             menu_file(&mut c, text);
+        } else if file.starts_with("blueprints/") {
+            // Loaded and run by the real Home Assistant (tests/tests/blueprints.rs); here
+            // only the add-on id they default to.
+            if text.contains("addon") && !text.contains(&format!("default: {}", ids_ours[0])) {
+                c.problems
+                    .push(format!("{file}: the add-on id defaults to another add-on"));
+            }
         } else {
             c.problems
                 .push(format!("{file}: not a kind of example this test knows"));
