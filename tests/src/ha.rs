@@ -57,6 +57,9 @@ pub struct HaOptions {
     pub blueprints: bool,
     /// More automations (a YAML list), appended to the test configuration's own.
     pub automations: String,
+    /// `automations` replace the test configuration's own (which log the webhooks; a
+    /// webhook id can have one trigger only).
+    pub only_these_automations: bool,
 }
 
 /// One webhook request as Home Assistant logged it.
@@ -120,8 +123,12 @@ impl HomeAssistant {
         }
         if !opts.automations.trim().is_empty() {
             let path = config.join("automations.yaml");
-            let mut text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            let mut text = if opts.only_these_automations {
+                String::new()
+            } else {
+                std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+            };
             text.push('\n');
             text.push_str(&opts.automations);
             std::fs::write(&path, text).unwrap_or_else(|e| panic!("write automations: {e}"));

@@ -214,3 +214,68 @@ fn each_blueprint_validates_and_runs_against_a_real_call() {
             .unwrap_or_else(|| panic!("not hung up; gateway:\n{}", gw.log_text()));
     }
 }
+
+/// Every automation in `examples/automations/` is loaded by the real Home Assistant and set
+/// up (state `on`), not refused (no entity) or broken (`unavailable`). They are written in
+/// the classic syntax (`trigger:`/`platform:`, `action:`/`service:`), which every Home
+/// Assistant version reads, 2024.3 (the test peer) as well as today's.
+#[test]
+fn every_example_automation_loads_in_home_assistant() {
+    let dir = WorkDir::new("example-automations");
+    let root = hasip_tests::workspace_root().join("examples/automations");
+    let mut all = String::new();
+    let mut ids = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("- id: ") {
+                ids.push((f.display().to_string(), id.trim().to_owned()));
+            }
+        }
+        all.push_str(&text);
+        all.push('\n');
+    }
+    assert!(
+        ids.len() >= files.len(),
+        "every file has an automation: {ids:?}"
+    );
+    let ha = HomeAssistant::start_with(
+        &dir,
+        &HaOptions {
+            automations: all,
+            only_these_automations: true,
+            ..HaOptions::default()
+        },
+    );
+    let states = || -> Vec<Value> {
+        ha.get("states")
+            .and_then(|(_, body)| serde_json::from_str::<Vec<Value>>(&body).ok())
+            .unwrap_or_default()
+    };
+    for (file, id) in &ids {
+        let found = wait_for(WAIT, Duration::from_millis(100), || {
+            states()
+                .into_iter()
+                .find(|s| s["attributes"]["id"] == id.as_str())
+        });
+        let entity = found.unwrap_or_else(|| {
+            panic!(
+                "{file}: automation {id} was not set up; Home Assistant's log:\n{}",
+                ha.log_text()
+            )
+        });
+        assert_eq!(
+            entity["state"],
+            "on",
+            "{file}: automation {id}: {entity}\n{}",
+            ha.log_text()
+        );
+    }
+}

@@ -6,8 +6,9 @@
 //!   `action`s of the menus inside them — goes through the real command parser
 //!   (`hasip_bus::parse_command`); a field that is not one of the verb's is an error too,
 //!   as is an add-on id that is not this add-on's, a webhook id that no trigger listens on
-//!   (or a trigger that nothing posts to), a webhook trigger that is `local_only`, and an
-//!   event name or menu id in a template that cannot occur;
+//!   (or a trigger that nothing posts to), and an event name or menu id in a template
+//!   that cannot occur (tests/tests/blueprints.rs loads them into the real Home
+//!   Assistant);
 //! - menu and incoming-call files (`examples/*.yaml`): `hasip_menu::MenuFile`, the loader
 //!   behind `hasip menu check`, and their actions through the command parser;
 //! - add-on option fragments (`examples/addon-options/`): over the add-on's defaults,
@@ -507,11 +508,8 @@ impl Checker<'_> {
                 }
                 None => self.problem(path, "webhook trigger without webhook_id"),
             }
-            // The add-on posts through the Supervisor: Home Assistant 2026.5+ does not fire
-            // local_only triggers for that (spec §6.1), and local_only is on by default.
-            if o.get("local_only") != Some(&Value::Bool(false)) {
-                self.problem(path, "webhook trigger needs local_only: false");
-            }
+            // local_only may stay on: the add-on posts webhooks to Core on the host network
+            // (issue 17), not through the Supervisor's proxy.
             let post = o
                 .get("allowed_methods")
                 .and_then(Value::as_array)
@@ -1080,12 +1078,6 @@ fn webhooks_and_templates_that_cannot_match_fail() {
         "event == 'incomming_call'",
     );
     assert_caught(&p, "incomming_call");
-    let p = broken(
-        "automations/voice-assistant.yaml",
-        "      local_only: false\n  conditions:",
-        "      local_only: true\n  conditions:",
-    );
-    assert_caught(&p, "local_only: false");
 }
 
 #[test]
