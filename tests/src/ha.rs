@@ -448,6 +448,47 @@ impl HomeAssistant {
         audio
     }
 
+    /// The result of one websocket command (`persistent_notification/get`, …), through
+    /// `tests/peers/ha/ws_command.py`.
+    ///
+    /// # Panics
+    /// When the command fails.
+    pub fn ws(&self, kind: &str, fields: &Value) -> Value {
+        let out = Command::new(self.venv.join("bin/python"))
+            .arg(workspace_root().join("tests/peers/ha/ws_command.py"))
+            .args([&self.websocket_url, &self.token, kind, &fields.to_string()])
+            .output()
+            .unwrap_or_else(|e| panic!("ws_command.py: {e}"));
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{kind}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Home Assistant's persistent notifications: id and message.
+    pub fn notifications(&self) -> Vec<(String, String)> {
+        self.ws("persistent_notification/get", &serde_json::json!({}))
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|n| {
+                        (
+                            n["notification_id"].as_str().unwrap_or_default().to_owned(),
+                            n["message"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The state of an entity (`on`, `off`, …).
     pub fn state(&self, entity_id: &str) -> Option<String> {
         let (status, body) = self.get(&format!("states/{entity_id}"))?;

@@ -456,3 +456,100 @@ fn the_addon_folder_builds_from_source_as_the_supervisor_builds_it() {
         format!("hasip {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Errors where add-on users look: a menu file with a mistake stops the add-on's start, and
+/// Home Assistant shows a persistent notification naming the file, the line and the key;
+/// an account the registrar refuses gets one too, while the add-on runs on.
+#[test]
+fn errors_become_notifications_in_home_assistant() {
+    require(&["podman", "kamailio"]);
+    let dir = WorkDir::new("container-notify");
+    let ha = HomeAssistant::start(&dir);
+    let sup = Supervisor::start(
+        &dir,
+        &SupervisorOptions {
+            ha: Some((ha.port, ha.token.clone())),
+            ..SupervisorOptions::default()
+        },
+    );
+    let (data, config) = (dir.file("data"), dir.file("config"));
+    for d in [&data, &config] {
+        mkdir(d);
+    }
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--network",
+            "host",
+            "--add-host",
+            &format!("supervisor:{}", sup.ip),
+            "-e",
+            &format!("SUPERVISOR_TOKEN={}", sup.token),
+            "-v",
+            &format!("{}:/data", data.display()),
+            "-v",
+            &format!("{}:/config", config.display()),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a.push(test_image());
+        a
+    };
+    // 1. A typo in the incoming-call file: the start stops, Home Assistant says why.
+    std::fs::write(
+        config.join("door.yaml"),
+        "menu:\n  message: Hello\n  post_actoin: hangup\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    write_json(
+        &data.join("options.json"),
+        &addon_options(ports::free_port()),
+    );
+    let c = Container::run(&dir, "notify-config", &args(&[]));
+    let shown = wait_for(WAIT, Duration::from_millis(200), || {
+        ha.notifications()
+            .into_iter()
+            .find(|(id, _)| id == "ha_sip_rs_configuration")
+    })
+    .unwrap_or_else(|| panic!("no notification; the add-on's log:\n{}", c.log_text()));
+    assert!(
+        c.log_text()
+            .contains("error: configuration /data/options.json")
+    );
+    for needle in [
+        "/config/door.yaml:3",
+        "post_actoin",
+        "did you mean \"post_action\"",
+    ] {
+        assert!(shown.1.contains(needle), "{needle} not in {:?}", shown.1);
+    }
+    drop(c);
+
+    // 2. The registrar refuses the account: a notification names the options to check.
+    let k = hasip_tests::kamailio::Kamailio::start(
+        &dir,
+        hasip_tests::kamailio::KamailioOptions::default(),
+    );
+    let mut options = addon_options(ports::free_port());
+    options["sip"] = json!({"enabled": true, "registrar_uri": format!("sip:{}", k.sip),
+        "id_uri": "sip:hasip@test.local", "realm": "*", "user_name": "hasip",
+        "password": "wrong", "answer_mode": "listen", "settle_time": 1,
+        "incoming_call_file": "", "options": ""});
+    write_json(&data.join("options.json"), &options);
+    let mut c = Container::run(&dir, "notify-register", &args(&[]));
+    let refused = wait_for(WAIT, Duration::from_millis(200), || {
+        ha.notifications()
+            .into_iter()
+            .find(|(id, _)| id == "ha_sip_rs_registration_1")
+    })
+    .unwrap_or_else(|| panic!("no notification; the add-on's log:\n{}", c.log_text()));
+    assert!(
+        refused.1.contains("`sip.password`") && refused.1.contains("sip:hasip@test.local"),
+        "{}",
+        refused.1
+    );
+    let (healthy, line) = c.healthcheck();
+    assert!(!healthy, "a refused account is unhealthy: {line}");
+    c.stop(Duration::from_secs(10));
+}

@@ -11,6 +11,7 @@ pub mod flags;
 mod ha;
 pub mod health;
 mod mqtt;
+mod notify;
 mod rtp;
 mod sensors;
 pub mod shell;

@@ -84,7 +84,13 @@ fn init_logging(level: u8) {
 /// # Errors
 /// A configuration error (naming the field) or a socket that cannot be bound.
 pub fn main(config_path: Option<&Path>, overrides: Overrides) -> anyhow::Result<()> {
-    let (mut options, origin) = config::load(config_path)?;
+    let (mut options, origin) = match config::load(config_path) {
+        Ok(o) => o,
+        Err(e) => {
+            crate::notify::startup_error(&format!("{e:#}"), config::env_lookup);
+            return Err(e);
+        }
+    };
     if let Some(p) = overrides.port {
         options.sip_global.port = p;
     }
@@ -94,7 +100,13 @@ pub fn main(config_path: Option<&Path>, overrides: Overrides) -> anyhow::Result<
     if let Some(l) = overrides.log_level {
         options.sip_global.log_level = l;
     }
-    let checked = config::check(options).with_context(|| format!("configuration {origin}"))?;
+    let checked = match config::check(options).with_context(|| format!("configuration {origin}")) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::notify::startup_error(&format!("{e:#}"), config::env_lookup);
+            return Err(e);
+        }
+    };
     init_logging(checked.options.sip_global.log_level);
     tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "ha-sip-rs starting");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -105,6 +117,9 @@ pub fn main(config_path: Option<&Path>, overrides: Overrides) -> anyhow::Result<
     // The stdin reader sits in a blocking read that only the next line or EOF ends; do not
     // wait for it.
     runtime.shutdown_background();
+    if let Err(e) = &result {
+        crate::notify::startup_error(&format!("{e:#}"), config::env_lookup);
+    }
     result
 }
 
@@ -336,6 +351,8 @@ struct Io {
     status: crate::status::Status,
     /// The MQTT device (`mqtt.discovery`).
     discovery: Option<crate::discovery::Discovery>,
+    /// Persistent notifications of accounts that do not register (add-on mode).
+    registration_notices: crate::notify::Registrations,
 }
 
 impl Io {
@@ -598,6 +615,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         ),
         discovery: (checked.options.mqtt.enabled && checked.options.mqtt.discovery)
             .then(|| mqtt::discovery(&checked.options)),
+        registration_notices: crate::notify::Registrations::default(),
     };
     let (health_tx, mut health_rx) = mpsc::channel::<crate::health::Request>(8);
     let _health = crate::health::serve(crate::health::socket_path(g.port), health_tx);
@@ -1021,6 +1039,16 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 tracing::debug!(account, ?state, "registration state");
                 if io.status.registration(account, &state) {
                     io.publish_account(account);
+                }
+                let addon = io
+                    .ha
+                    .as_ref()
+                    .filter(|h| h.client.config().mode == hasip_ha::Mode::AddOn);
+                if let (Some(ha), Some(a)) = (addon, io.status.account(account)) {
+                    let (uri, reg) = (a.id_uri.clone(), a.registration.clone());
+                    if let Some((id, body)) = io.registration_notices.update(account, &uri, &reg) {
+                        crate::notify::send(&ha.client, id, body);
+                    }
                 }
                 if let Some(s) = &io.sensors {
                     s.registration(account, &state);
