@@ -87,6 +87,13 @@ fn the_gateway_is_a_device_with_entities_in_home_assistant() {
     assert_eq!(reg["attributes"]["registration"], "direct");
     wait_state(&ha, &gw, CALL_STATE, "idle");
     assert!(entity(&ha, EVENTS).is_some(), "the event entity exists");
+    // Home Assistant's birth message (after its restart): the configs come again.
+    let configs = broker.subscribe(&dir, "homeassistant/button/#");
+    broker.publish("homeassistant/status", "online", false);
+    let again = configs.wait(WAIT, |m| {
+        !m.retained && m.topic.ends_with("ha_sip_rs_account_1_answer/config")
+    });
+    assert!(again.is_some(), "configs not published again on homeassistant/status");
 
     // The door rings: the call state and the last caller follow.
     let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
