@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Writes crates/hasip/link-order.ld: the functions of the release binary that start-up and
-# an idle gateway run, found by running it under valgrind's callgrind (package valgrind) with
-# the embedded default until it answers an OPTIONS request and has idled for a second. The
+# an idle gateway run, found by running it under valgrind's callgrind (package valgrind)
+# until it answers an OPTIONS request and has idled for two seconds: first with the
+# embedded default, then with the full configuration of bench/idle.sh (an account with a
+# menu, Home Assistant, MQTT and its discovery device); the default's functions first. The
 # release build lists them first in its code (crates/hasip/build.rs), which keeps idle RSS
 # low (BENCHMARKS.md). Rerun when start-up runs new functions (idle RSS creeps up), then
 # rebuild and check with bench/idle.sh.
@@ -12,16 +14,60 @@ command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgri
 cargo build --release --locked -p hasip -q
 work=$(mktemp -d /tmp/hasip-link-order.XXXXXX)
 vg=""
-trap '[ -z "$vg" ] || kill "$vg" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=${PORT:-25066}
-mkfifo "$work/stdin"
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" --compress-strings=no \
-  --compress-pos=no --demangle=no target/release/hasip --bind 127.0.0.1 --port "$port" \
-  --log-level 1 < "$work/stdin" > "$work/vg.log" 2>&1 &
-vg=$!
-exec 3> "$work/stdin"
-# Valgrind runs the program some 50 times slower: wait up to 20 s for the answer.
-python3 - "$port" <<'PY'
+pids=()
+trap '[ -z "$vg" ] || kill "$vg" 2>/dev/null || true; kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The full configuration of bench/idle.sh: an account with a menu, Home Assistant (a local
+# stand-in), MQTT with the discovery device (when mosquitto is installed).
+python3 - "$work/ha.port" <<'PY' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        b = b'{"state": "RUNNING"}'
+        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
+    do_POST = do_GET
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+pids+=("$!")
+for _ in $(seq 50); do [ -s "$work/ha.port" ] && break; sleep 0.1; done
+mqtt='{"enabled": false}'
+if command -v mosquitto >/dev/null; then
+  mport=$((port + 1))
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mport" > "$work/mosquitto.conf"
+  mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 &
+  pids+=("$!")
+  mqtt="{\"enabled\": true, \"broker_address\": \"127.0.0.1\", \"broker_port\": $mport}"
+fi
+printf 'menu:\n  message: Welcome.\n  choices_are_pin: true\n  choices:\n    "1234":\n      message: Open.\n      post_action: hangup\n' > "$work/menu.yaml"
+cat > "$work/options.json" <<JSON
+{"sip_global": {"log_level": 1},
+ "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
+         "answer_mode": "accept", "settle_time": 0, "incoming_call_file": "$work/menu.yaml"},
+ "tts": {"engine_id": "tts.piper", "language": "en"},
+ "webhook": {"id": "sip_call_webhook_id"},
+ "mqtt": $mqtt}
+JSON
+
+# One callgrind run: start, answer OPTIONS, idle a second (two seconds with MQTT: the
+# connection and the device's messages), stop.
+profile() { # OUT ARGS...
+  local out=$1
+  shift
+  rm -f "$work/stdin"
+  mkfifo "$work/stdin"
+  HA_BASE_URL="${HA_URL:-}" HA_TOKEN="${HA_URL:+link-order}" \
+  valgrind --tool=callgrind --callgrind-out-file="$out" --compress-strings=no \
+    --compress-pos=no --demangle=no target/release/hasip --bind 127.0.0.1 --port "$port" \
+    --log-level 1 "$@" < "$work/stdin" > "$work/vg.log" 2>&1 &
+  vg=$!
+  exec 3> "$work/stdin"
+  # Valgrind runs the program some 50 times slower: wait up to 20 s for the answer.
+  python3 - "$port" <<'PY'
 import socket, sys, time
 p = int(sys.argv[1]); s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5)
 for _ in range(40):
@@ -32,10 +78,15 @@ for _ in range(40):
         time.sleep(0.2)
 sys.exit("no answer to OPTIONS under valgrind")
 PY
-sleep 1
-kill -TERM "$vg"
-wait "$vg" || true
-vg=""
+  sleep 2
+  kill -TERM "$vg"
+  wait "$vg" || true
+  vg=""
+  exec 3>&-
+}
+profile "$work/cg-default.out"
+HA_URL="http://127.0.0.1:$(cat "$work/ha.port")/api" profile "$work/cg-full.out" --config "$work/options.json"
+
 # Functions of the hasip binary itself ("ob=" names the object, "fn=" the function; a
 # "'N" suffix marks a recursion level), each once, in the order callgrind lists them, as a
 # linker script that lists their sections (function sections: ".text.<symbol>", and
@@ -45,14 +96,17 @@ vg=""
 # also taking along the other instances of a generic function (its cluster is ~1.2 MiB of
 # code instead of ~0.7; exact names gave 3.95 MiB idle RSS, but after one new dependency a
 # third of them matched nothing and idle RSS was back at 4.7 MiB).
-python3 - "$work/cg.out" crates/hasip/link-order.ld <<'PY'
+python3 - crates/hasip/link-order.ld "$work/cg-default.out" "$work/cg-full.out" <<'PY'
 import re, sys
 def pattern(name):
     name = re.sub(r"\.llvm\.\d+$", "", name)
     name = re.sub(r"17h[0-9a-f]{16}E$", "17h", name)  # legacy mangling: the hash at the end
     return re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)   # v0 mangling: each crate's hash
 ob, seen, lines = "", set(), []
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+def lines_of(path):
+    for line in open(path, encoding="utf-8", errors="replace"):
+        yield line
+for line in (l for path in sys.argv[2:] for l in lines_of(path)):
     if line.startswith("ob="):
         ob = line[3:].strip()
     elif line.startswith("fn=") and ob.endswith("/release/hasip"):
@@ -65,10 +119,10 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
             seen.add(p); lines.append(f"    *(.text.{p}* .text.unlikely.{p}*)")
 if len(lines) < 100:
     sys.exit(f"only {len(lines)} functions found; the list was not written")
-with open(sys.argv[2], "w") as out:
+with open(sys.argv[1], "w") as out:
     out.write("/* Written by bench/link_order.sh: the functions that start-up and an idle gateway\n"
               "   run, first in the code (crates/hasip/build.rs). */\n"
               "SECTIONS\n{\n  .text :\n  {\n" + "\n".join(lines)
               + "\n  }\n}\nINSERT BEFORE .init;\n")
-print(f"{sys.argv[2]}: {len(lines)} patterns")
+print(f"{sys.argv[1]}: {len(lines)} patterns")
 PY

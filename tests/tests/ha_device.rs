@@ -93,7 +93,10 @@ fn the_gateway_is_a_device_with_entities_in_home_assistant() {
     let again = configs.wait(WAIT, |m| {
         !m.retained && m.topic.ends_with("ha_sip_rs_account_1_answer/config")
     });
-    assert!(again.is_some(), "configs not published again on homeassistant/status");
+    assert!(
+        again.is_some(),
+        "configs not published again on homeassistant/status"
+    );
 
     // The door rings: the call state and the last caller follow.
     let door = Baresip::start(&dir, &BaresipOptions::direct("door"));

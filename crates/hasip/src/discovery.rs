@@ -240,6 +240,36 @@ impl Discovery {
     }
 }
 
+/// The command a button press stands for: the account's newest ringing call for
+/// answer and reject, its newest call for hang up.
+///
+/// # Errors
+/// The account has no such call.
+pub(crate) fn button_command(
+    status: &crate::status::Status,
+    account: u8,
+    press: Press,
+) -> Result<hasip_engine::Command, String> {
+    let ringing = press != Press::Hangup;
+    let number = status
+        .account(account)
+        .and_then(|a| a.call_for(ringing))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            let which = if ringing { "ringing" } else { "current" };
+            format!("account {account}: no {which} call")
+        })?;
+    Ok(match press {
+        Press::Answer => hasip_engine::Command::Answer {
+            number,
+            webhook_to_call: None,
+            menu: None,
+        },
+        Press::Hangup => hasip_engine::Command::Hangup { number },
+        Press::Reject => hasip_engine::Command::Reject { number, code: 486 },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

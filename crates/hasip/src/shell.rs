@@ -845,7 +845,6 @@ fn run_command(engine: &mut Engine, io: &Io, source: &str, text: &str) {
 /// A message on a subscribed topic other than the command topic: Home Assistant's birth
 /// message (publish the device again) or a button of the device.
 fn mqtt_message(engine: &mut Engine, io: &Io, topic: &str, payload: &[u8], retained: bool) {
-    use crate::discovery::Press;
     let Some(d) = &io.discovery else { return };
     if d.is_birth(topic) {
         if payload == b"online" {
@@ -863,31 +862,9 @@ fn mqtt_message(engine: &mut Engine, io: &Io, topic: &str, payload: &[u8], retai
         tracing::warn!(topic, "MQTT: ignored a retained button press");
         return;
     }
-    let call = io
-        .status
-        .account(account)
-        .and_then(|a| a.call_for(press != Press::Hangup))
-        .map(str::to_owned);
-    let Some(number) = call else {
-        let which = if press == Press::Hangup {
-            "current"
-        } else {
-            "ringing"
-        };
-        io.command_failed(
-            "mqtt button",
-            &format!("account {account}: no {which} call"),
-        );
-        return;
-    };
-    let cmd = match press {
-        Press::Answer => hasip_engine::Command::Answer {
-            number,
-            webhook_to_call: None,
-            menu: None,
-        },
-        Press::Hangup => hasip_engine::Command::Hangup { number },
-        Press::Reject => hasip_engine::Command::Reject { number, code: 486 },
+    let cmd = match crate::discovery::button_command(&io.status, account, press) {
+        Ok(cmd) => cmd,
+        Err(e) => return io.command_failed("mqtt button", &e),
     };
     tracing::info!(source = "mqtt button", account, ?cmd, "command");
     if let Err(e) = engine.handle_command(Instant::now(), cmd) {
