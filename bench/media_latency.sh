@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# 200 OK -> first prompt packet (target <= 5 ms) and RFC 4733 digit -> webhook (target
-# <= 2 ms median, <= 5 ms p99). Usage: bench/media_latency.sh [CALLS]
+# 200 OK -> first prompt packet (target <= 5 ms); a key press's first RFC 4733 packet
+# -> webhook (<= 2 ms median, <= 5 ms p99); an end-only event; an in-band tone -> webhook
+# (<= 60 ms median). Exits non-zero on a miss. Usage: bench/media_latency.sh [CALLS]
 # STALLS=1 also runs bench/cpu_speed.rs at the lowest priority meanwhile and reports the
 # figures again without the samples that overlap a stretch in which the host ran this
 # virtual machine's CPUs slower (BENCHMARKS.md).
