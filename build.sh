@@ -151,8 +151,29 @@ run_tests() {
   fi
 }
 
+# rust-toolchain.toml pins the compiler. Where that version is installed as `stable` only
+# (a machine whose rustup cannot download), it is made known under its own name too.
+ensure_toolchain() {
+  command -v rustup >/dev/null || return 0
+  local want home dir
+  want=$(sed -n 's/^channel = "\(.*\)"$/\1/p' rust-toolchain.toml)
+  home=${RUSTUP_HOME:-$HOME/.rustup}
+  if ls -d "$home/toolchains/$want"-* >/dev/null 2>&1; then
+    return 0
+  fi
+  for dir in "$home"/toolchains/stable-*; do
+    [ -d "$dir" ] || continue
+    if "$dir/bin/rustc" --version 2>/dev/null | grep -q "^rustc $want "; then
+      ln -s "$dir" "$home/toolchains/$want-${dir#"$home"/toolchains/stable-}"
+      echo "build.sh: Rust $want is the installed stable toolchain; named it $want"
+      return 0
+    fi
+  done
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
+ensure_toolchain
 case "$cmd" in
   run)
     [ "${1:-}" = "--" ] && shift
