@@ -317,3 +317,65 @@ fn sip_info_dtmf_in_both_body_types_becomes_dtmf_digit_events() {
         .collect();
     assert_eq!(digits, ["1", "5", "#"]);
 }
+
+/// Issue 22: `--extract-headers` puts the listed headers of the INVITE (incoming calls) or
+/// of the 2xx (outgoing calls) into every event's `headers`, keyed as configured, `null`
+/// when absent, the last line winning; `--debug-headers` logs them all (spec §4.7).
+#[test]
+fn extracted_headers_reach_every_event_of_the_call() {
+    require_sipp();
+    let dir = WorkDir::new("call-headers");
+    let mut options = direct("accept", 0.0);
+    options["sip"]["options"] = json!("--extract-headers X-Door-Id,p-asserted-identity,X-Absent");
+    options["sip_global"]["global_options"] = json!("--debug-headers enabled");
+    let mut gw = Gateway::start_with(&dir, Some(&options), &[]);
+    let scenario = include_str!("../sipp/uac_call.xml").replace(
+        "      User-Agent: sipp-door\n",
+        "      User-Agent: sipp-door\n      X-Door-Id: side\n      X-Door-Id: front\n      P-Asserted-Identity: <sip:+4930123@example.com>\n",
+    );
+    let run = sipp::run(&dir, "uac-headers", &scenario, gw.sip, Transport::Udp, WAIT);
+    assert!(run.passed(), "sipp: {:?}", run.received);
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    let want = json!({"X-Door-Id": "front", "p-asserted-identity": "<sip:+4930123@example.com>",
+                      "X-Absent": null});
+    let events = gw.events();
+    assert!(events.len() >= 3, "{events:?}");
+    for e in &events {
+        assert_eq!(e["headers"], want, "{e}");
+    }
+    assert!(
+        gw.log_text().contains("Available SIP headers: ")
+            && gw.log_text().contains("X-Door-Id: front"),
+        "--debug-headers logs the INVITE's headers"
+    );
+
+    // Outgoing: the answer's headers, from call_established on.
+    let phone = sipp::spawn(
+        &dir,
+        "uas-headers",
+        &include_str!("../sipp/uas_answer.xml").replace(
+            "      Content-Type: application/sdp\n",
+            "      X-Door-Id: answered\n      Content-Type: application/sdp\n",
+        ),
+        None,
+        &SippOptions {
+            server: true,
+            timeout: Duration::from_secs(20),
+            ..SippOptions::default()
+        },
+    );
+    let number = format!("sip:uas@127.0.0.1:{}", phone.port);
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    let est = gw
+        .wait_event_n("call_established", 2, WAIT)
+        .expect("call_established");
+    assert_eq!(
+        est["headers"],
+        json!({"X-Door-Id": "answered", "p-asserted-identity": null, "X-Absent": null})
+    );
+    gw.command(&json!({"command": "hangup", "number": number}).to_string());
+    gw.wait_event_n("call_disconnected", 2, WAIT)
+        .expect("call_disconnected");
+    assert!(phone.finish().passed());
+}

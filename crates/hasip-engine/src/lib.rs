@@ -69,6 +69,9 @@ pub struct Account {
     pub answer_after: Duration,
     /// The account's `incoming_call_file`, loaded by the shell.
     pub incoming: Option<Arc<IncomingCallFile>>,
+    /// `--extract-headers`: these headers of the INVITE (incoming calls) or of the 2xx
+    /// (outgoing calls) go into every event's `headers`, keyed as configured.
+    pub extract_headers: Vec<String>,
 }
 
 /// Static settings of the engine.
@@ -92,6 +95,9 @@ pub struct Config {
     pub no_media_timeout: Option<Duration>,
     /// How recordings are written when `start_recording` does not say.
     pub recording_channels: RecordingChannels,
+    /// `--debug-headers`: log every header of each incoming INVITE and of each answer to
+    /// our INVITEs.
+    pub debug_headers: bool,
 }
 
 /// The channel layout of a call recording.
@@ -128,8 +134,32 @@ impl Default for Config {
             tts_language: "en".to_owned(),
             no_media_timeout: Some(Duration::from_secs(30)),
             recording_channels: RecordingChannels::Stereo,
+            debug_headers: false,
         }
     }
+}
+
+/// `--extract-headers`: each configured name (its spelling kept as the key) with the value
+/// of its last line in `message` (case-insensitive name), or `None` when absent (ha-sip,
+/// spec §4.7). Folded lines and space before the colon are read too.
+fn extract_headers(message: &Message, names: &[String]) -> BTreeMap<String, Option<String>> {
+    names
+        .iter()
+        .map(|n| (n.clone(), message.header_named(n).last().map(str::to_owned)))
+        .collect()
+}
+
+/// `--debug-headers`: every header line of `message`, in one log line.
+fn log_headers(what: &str, message: &Message) {
+    let lines: Vec<String> = message
+        .headers()
+        .map(|h| format!("{}: {}", h.name_str, h.value))
+        .collect();
+    tracing::info!(
+        message = what,
+        "Available SIP headers: {}",
+        lines.join(" | ")
+    );
 }
 
 /// The engine's handle of a call.
@@ -1208,6 +1238,7 @@ impl Engine {
                 let Some(&key) = self.by_ua.get(&call) else {
                     return;
                 };
+                self.answer_headers(key, &response);
                 let answer = SessionDescription::parse(&String::from_utf8_lossy(response.body()));
                 let Some(c) = self.calls.get_mut(&key) else {
                     return;
@@ -1291,6 +1322,25 @@ impl Engine {
         self.call_timers(now, key);
     }
 
+    /// The answer to our INVITE: `--debug-headers` logs it; `--extract-headers` takes its
+    /// headers when the call has none yet (ha-sip: from the message that confirmed it).
+    fn answer_headers(&mut self, key: CallKey, response: &Message) {
+        if self.config.debug_headers {
+            log_headers("answer", response);
+        }
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if !c.info.headers.is_empty() {
+            return;
+        }
+        if let Some(a) = self.config.accounts.get(c.account)
+            && !a.extract_headers.is_empty()
+        {
+            c.info.headers = extract_headers(response, &a.extract_headers);
+        }
+    }
+
     fn on_incoming(
         &mut self,
         now: Instant,
@@ -1318,8 +1368,11 @@ impl Engine {
             called: to,
             sip_account: number,
             call_id: call_id.clone(),
-            headers: BTreeMap::new(),
+            headers: extract_headers(invite, acct.map_or(&[], |a| &a.extract_headers)),
         };
+        if self.config.debug_headers {
+            log_headers("INVITE", invite);
+        }
         let configured = acct.map_or(AnswerMode::Listen, |a| a.answer_mode);
         let file = acct.and_then(|a| a.incoming.clone());
         // The incoming-call file decides with its allowed/blocked numbers (spec §4.3).

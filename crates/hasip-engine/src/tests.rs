@@ -41,6 +41,7 @@ fn account(mode: AnswerMode, settle_ms: u64) -> Account {
         settle_time: Duration::from_millis(settle_ms),
         answer_after: Duration::ZERO,
         incoming: None,
+        extract_headers: Vec::new(),
     }
 }
 

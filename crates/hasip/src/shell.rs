@@ -285,6 +285,7 @@ fn engine_config(
             settle_time: Duration::from_secs_f64(a.settle_time),
             answer_after: Duration::ZERO,
             incoming: incoming.clone(),
+            extract_headers: flags.extract_headers.clone(),
         })
         .collect();
     EngineConfig {
@@ -293,6 +294,7 @@ fn engine_config(
         accounts,
         codecs: checked.global.codecs.clone(),
         recording_channels: checked.global.recording_channels,
+        debug_headers: checked.global.debug_headers,
         tts_language: if checked.options.tts.language.trim().is_empty() {
             "en".to_owned()
         } else {
