@@ -379,3 +379,42 @@ fn extracted_headers_reach_every_event_of_the_call() {
         .expect("call_disconnected");
     assert!(phone.finish().passed());
 }
+
+/// Issue 22: `reject` answers a ringing call at the SIP level with the status it names
+/// (486 by default, 603 to decline), and the caller's ACK completes it.
+#[test]
+fn reject_answers_the_ringing_call_with_the_given_status() {
+    require_sipp();
+    let dir = WorkDir::new("call-reject");
+    let mut gw = Gateway::start_with(&dir, Some(&direct("listen", 0.0)), &[]);
+    for (n, code) in [(1usize, None), (2, Some(603u16)), (3, Some(480))] {
+        let want = code.unwrap_or(486);
+        let scenario = include_str!("../sipp/uac_rejected.xml").replace("CODE", &want.to_string());
+        let caller = sipp::spawn(
+            &dir,
+            &format!("rejected-{n}"),
+            &scenario,
+            Some(gw.sip),
+            &SippOptions::default(),
+        );
+        let ringing = gw
+            .wait_event_n("incoming_call", n, WAIT)
+            .expect("incoming_call");
+        let mut cmd = json!({"command": "reject", "number": ringing["internal_id"]});
+        if let Some(c) = code {
+            cmd["code"] = json!(c);
+        }
+        gw.command(&cmd.to_string());
+        let run = caller.finish();
+        assert!(run.passed(), "{want}: sipp: {:?}", run.received);
+        assert!(
+            run.received
+                .iter()
+                .any(|m| m.starts_with(&format!("SIP/2.0 {want} "))),
+            "{:?}",
+            run.received
+        );
+        gw.wait_event_n("call_disconnected", n, WAIT)
+            .expect("call_disconnected");
+    }
+}
