@@ -348,3 +348,27 @@ fn a_registrar_domain_is_found_through_its_srv_record_on_the_configured_name_ser
     );
     assert!(k.log_text().contains("REGISTERED hasip"));
 }
+
+/// Issue 22: the registration lifetime per account (`--register-expires`, 300 s as in
+/// ha-sip by default): the REGISTER asks for it and kamailio grants it.
+#[test]
+fn the_registration_lifetime_is_configurable_per_account() {
+    require_peers();
+    let dir = WorkDir::new("register-expires");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    let mut options = registered(&k, "udp", "secret", "listen");
+    options["sip"]["options"] = json!("--register-expires 120");
+    let gw = Gateway::start_with(&dir, Some(&options), &[]);
+    assert!(
+        gw.wait_log("registered account=1 expires=120", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    // And the default stays ha-sip's.
+    let gw2 = Gateway::start_with(&dir, Some(&registered(&k, "udp", "secret", "listen")), &[]);
+    assert!(
+        gw2.wait_log("registered account=1 expires=300", WAIT),
+        "{}",
+        gw2.log_text()
+    );
+}

@@ -150,6 +150,9 @@ pub struct AccountFlags {
     /// `--keepalive SECONDS` (ha-sip-rs addition; pjsua's 15 s by default, 0 turns it
     /// off): how often a registered account sends a keep-alive to its registrar.
     pub keepalive_secs: u32,
+    /// `--register-expires SECONDS` (ha-sip-rs addition; 300 as in ha-sip): the lifetime
+    /// asked for in REGISTER. Some providers and NAT routers need other values.
+    pub register_expires: u32,
 }
 
 impl Default for AccountFlags {
@@ -169,6 +172,7 @@ impl Default for AccountFlags {
             turn_password: None,
             extract_headers: Vec::new(),
             keepalive_secs: 15,
+            register_expires: 300,
         }
     }
 }
@@ -203,6 +207,7 @@ const ACCOUNT: &[(&str, Kind)] = &[
     ("turn-password", Kind::Text),
     ("extract-headers", Kind::Text),
     ("keepalive", Kind::Text),
+    ("register-expires", Kind::Text),
 ];
 
 /// A parsed value.
@@ -381,6 +386,19 @@ pub fn parse_account(field: &str, text: &str) -> Result<AccountFlags, FlagError>
                         ))
                     })?;
             }
+            "register-expires" => {
+                let text = as_text(v);
+                a.register_expires = text
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|s| (30..=86_400).contains(s))
+                    .ok_or_else(|| {
+                        FlagError(format!(
+                            "{field}: --register-expires: {text:?} is not a number of seconds (30-86400)"
+                        ))
+                    })?;
+            }
             "extract-headers" => {
                 a.extract_headers = as_text(v)
                     .split(',')
@@ -412,6 +430,27 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.starts_with("sip_2.options: --keepalive: \"soon\""), "{e}");
+    }
+
+    #[test]
+    fn register_expires_takes_seconds_in_a_sane_range() {
+        assert_eq!(
+            parse_account("sip.options", "").unwrap().register_expires,
+            300
+        );
+        assert_eq!(
+            parse_account("sip.options", "--register-expires 120")
+                .unwrap()
+                .register_expires,
+            120
+        );
+        let e = parse_account("sip_3.options", "--register-expires 5")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.starts_with("sip_3.options: --register-expires: \"5\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -274,7 +274,7 @@ fn engine_config(
                     password: a.password.expose().to_owned(),
                     realm: a.realm.clone(),
                 },
-                expires: 300,
+                expires: flags.register_expires,
                 keepalive: (flags.keepalive_secs > 0)
                     .then(|| Duration::from_secs(u64::from(flags.keepalive_secs))),
             },
