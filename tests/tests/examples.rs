@@ -261,7 +261,7 @@ fn verb_fields(verb: &str) -> Option<&'static [&'static str]> {
         "hangup" | "stop_playback" | "stop_recording" => &["number"],
         "transfer" => &["number", "transfer_to"],
         "bridge_audio" => &["number", "bridge_to"],
-        "send_dtmf" => &["number", "digits", "method"],
+        "send_dtmf" => &["number", "digits", "method", "tone_ms", "gap_ms"],
         "play_message" => &[
             "number",
             "message",

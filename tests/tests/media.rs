@@ -731,3 +731,50 @@ fn wideband_codecs_are_negotiated_and_prompts_and_digits_get_through() {
         );
     }
 }
+
+/// Issue 22 (ha-sip #73): some intercoms need long DTMF tones. `--dtmf-tone MS` sets the
+/// default length and `send_dtmf`'s `tone_ms` one command's; baresip hears each digit for
+/// that long (from its start to its end event).
+#[test]
+fn dtmf_tone_length_is_configurable_globally_and_per_command() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("media-dtmf-length");
+    let mut o = options();
+    o["sip_global"]["global_options"] = json!("--dtmf-tone 300");
+    let mut gw = Gateway::start_with(&dir, Some(&o), &[]);
+    let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
+    let number = format!("sip:bob@{}", bob.sip);
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    bob.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("bob: established");
+    gw.wait_event("call_established", WAIT)
+        .expect("gateway: established");
+    // How long bob hears the n-th digit: its start event to its end event.
+    let heard = |n: usize| -> Duration {
+        bob.wait_event_n("CALL_DTMF_START", n, WAIT)
+            .unwrap_or_else(|| panic!("digit {n} did not start"));
+        let t0 = std::time::Instant::now();
+        bob.wait_event_n("CALL_DTMF_END", n, WAIT)
+            .unwrap_or_else(|| panic!("digit {n} did not end"));
+        t0.elapsed()
+    };
+    gw.command(
+        &json!({"command": "send_dtmf", "number": number, "digits": "1", "method": "rfc2833"})
+            .to_string(),
+    );
+    let default = heard(1);
+    gw.command(
+        &json!({"command": "send_dtmf", "number": number, "digits": "2", "method": "rfc2833",
+                "tone_ms": 600})
+        .to_string(),
+    );
+    let long = heard(2);
+    assert!(
+        (Duration::from_millis(230)..Duration::from_millis(420)).contains(&default),
+        "--dtmf-tone 300: heard for {default:?}"
+    );
+    assert!(
+        (Duration::from_millis(530)..Duration::from_millis(720)).contains(&long),
+        "tone_ms 600: heard for {long:?}"
+    );
+}

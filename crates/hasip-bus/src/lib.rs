@@ -116,6 +116,36 @@ fn ring_timeout(obj: &Map<String, Value>) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs.min(86_400.0)))
 }
 
+/// A length in milliseconds (`tone_ms`, `gap_ms` of `send_dtmf`; ha-sip-rs additions),
+/// a number or a numeric string within `range`.
+fn millis(
+    obj: &Map<String, Value>,
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<Duration>, BusError> {
+    let ms = match obj.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(other) => {
+            return Err(BusError(format!(
+                "{name}: expected milliseconds, got {}",
+                kind(other)
+            )));
+        }
+    };
+    ms.filter(|m| m.is_finite() && (*range.start() as f64..=*range.end() as f64).contains(m))
+        .map(|m| Some(Duration::from_micros((m * 1000.0) as u64)))
+        .ok_or_else(|| {
+            BusError(format!(
+                "{name}: {} is not milliseconds from {} to {}",
+                obj.get(name).map_or_else(String::new, ToString::to_string),
+                range.start(),
+                range.end()
+            ))
+        })
+}
+
 /// ha-sip converts `sip_account` to an integer (int or string accepted).
 fn sip_account(obj: &Map<String, Value>) -> Result<Option<u8>, BusError> {
     match obj.get("sip_account") {
@@ -304,6 +334,8 @@ pub fn parse_command(value: &Value) -> Result<Request, BusError> {
                 number: required_number(obj)?,
                 digits: required_str(obj, "digits")?,
                 method,
+                tone: millis(obj, "tone_ms", 20..=5000)?,
+                gap: millis(obj, "gap_ms", 0..=5000)?,
             }
         }
         "play_message" => Command::PlayMessage {
@@ -641,6 +673,19 @@ mod tests {
     }
 
     #[test]
+    fn send_dtmf_takes_tone_and_gap_lengths() {
+        let r = parse_line(
+            r#"{"command":"send_dtmf","number":"x","digits":"1","tone_ms":400,"gap_ms":"250"}"#,
+        )
+        .unwrap();
+        let Request::Engine(Command::SendDtmf { tone, gap, .. }) = r else {
+            panic!("{r:?}");
+        };
+        assert_eq!(tone, Some(Duration::from_millis(400)));
+        assert_eq!(gap, Some(Duration::from_millis(250)));
+    }
+
+    #[test]
     fn field_errors_name_the_field() {
         let cases = [
             (
@@ -650,6 +695,14 @@ mod tests {
             (
                 r#"{"command":"send_dtmf","number":"x"}"#,
                 "digits: required",
+            ),
+            (
+                r#"{"command":"send_dtmf","number":"x","digits":"1","tone_ms":10}"#,
+                "tone_ms: 10 is not milliseconds from 20 to 5000",
+            ),
+            (
+                r#"{"command":"send_dtmf","number":"x","digits":"1","gap_ms":"soon"}"#,
+                "gap_ms: \"soon\" is not milliseconds from 0 to 5000",
             ),
             (
                 r#"{"command":"transfer","number":"x"}"#,

@@ -39,6 +39,7 @@ use hasip_sip::ua::{
 };
 
 use drop_log::DropLog;
+pub use hasip_media::DtmfTiming;
 pub use ids::parse_number;
 pub use media::MediaIo;
 use media::Recording;
@@ -98,6 +99,9 @@ pub struct Config {
     /// `--debug-headers`: log every header of each incoming INVITE and of each answer to
     /// our INVITEs.
     pub debug_headers: bool,
+    /// How long a sent digit sounds, and the silence after it, unless `send_dtmf` says
+    /// (`--dtmf-tone`, `--dtmf-gap`; pjsua's 180 and 220 ms by default).
+    pub dtmf_timing: DtmfTiming,
 }
 
 /// The channel layout of a call recording.
@@ -135,6 +139,7 @@ impl Default for Config {
             no_media_timeout: Some(Duration::from_secs(30)),
             recording_channels: RecordingChannels::Stereo,
             debug_headers: false,
+            dtmf_timing: DtmfTiming::default(),
         }
     }
 }
@@ -248,6 +253,10 @@ pub enum Command {
         digits: String,
         /// How.
         method: DtmfMethod,
+        /// How long each digit sounds (`None`: the configured default).
+        tone: Option<Duration>,
+        /// The silence after each digit (`None`: the configured default).
+        gap: Option<Duration>,
     },
     /// Speak a message (TTS).
     PlayMessage {

@@ -460,6 +460,7 @@ impl Engine {
         number: &str,
         digits: &str,
         method: DtmfMethod,
+        timing: crate::DtmfTiming,
     ) -> Result<(), CommandError> {
         let m = self
             .calls
@@ -471,7 +472,7 @@ impl Engine {
             DtmfMethod::Rfc2833 => MediaDtmf::Rfc4733,
             DtmfMethod::SipInfo => return Ok(()),
         };
-        m.send_dtmf(digits, method)
+        m.send_dtmf_timed(digits, method, timing)
             .map_err(|e| CommandError(format!("send_dtmf: call {number}: {e}")))
     }
 

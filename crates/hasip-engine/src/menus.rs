@@ -333,7 +333,13 @@ impl Engine {
                 number,
                 digits,
                 method,
+                tone,
+                gap,
             } => {
+                let timing = crate::DtmfTiming {
+                    tone: tone.unwrap_or(self.config.dtmf_timing.tone),
+                    pause: gap.unwrap_or(self.config.dtmf_timing.pause),
+                };
                 if let Some(bad) = digits
                     .chars()
                     .find(|c| !matches!(c.to_ascii_uppercase(), '0'..='9' | '*' | '#' | 'A'..='D'))
@@ -355,8 +361,11 @@ impl Engine {
                             .and_then(|c| c.ua)
                             .ok_or_else(|| not_found(&number))?;
                         for d in digits.chars() {
-                            let body =
-                                format!("Signal={}\r\nDuration=180\r\n", d.to_ascii_uppercase());
+                            let body = format!(
+                                "Signal={}\r\nDuration={}\r\n",
+                                d.to_ascii_uppercase(),
+                                timing.tone.as_millis()
+                            );
                             self.ua
                                 .send_info(now, r, "application/dtmf-relay", body.as_bytes())
                                 .map_err(|e| CommandError(format!("call {number}: {e}")))?;
@@ -364,7 +373,7 @@ impl Engine {
                         Ok(())
                     }
                     DtmfMethod::InBand | DtmfMethod::Rfc2833 => {
-                        self.media_send_dtmf(key, &number, &digits, method)?;
+                        self.media_send_dtmf(key, &number, &digits, method, timing)?;
                         self.mark_media(key);
                         Ok(())
                     }

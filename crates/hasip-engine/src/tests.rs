@@ -271,6 +271,8 @@ fn commands_act_on_a_call_from_its_confirmation_not_after_the_settle_time() {
         number: "door".into(),
         digits: digits.into(),
         method,
+        tone: None,
+        gap: None,
     };
     let before = h.e.handle_command(h.now, dtmf("1", DtmfMethod::SipInfo));
     assert!(before.is_err(), "a ringing call cannot send DTMF yet");

@@ -853,8 +853,21 @@ impl MediaSession {
     /// [`DtmfError::InvalidDigit`] (nothing is queued then) and, for RFC 4733 without a
     /// negotiated telephone-event, [`DtmfError::NotNegotiated`].
     pub fn send_dtmf(&mut self, digits: &str, method: DtmfMethod) -> Result<(), DtmfError> {
+        self.send_dtmf_timed(digits, method, self.config.dtmf_timing)
+    }
+
+    /// [`MediaSession::send_dtmf`] with this tone and pause (some intercoms need tones of
+    /// 250–500 ms).
+    ///
+    /// # Errors
+    /// As [`MediaSession::send_dtmf`].
+    pub fn send_dtmf_timed(
+        &mut self,
+        digits: &str,
+        method: DtmfMethod,
+        timing: DtmfTiming,
+    ) -> Result<(), DtmfError> {
         let digits = parse_digits(digits)?;
-        let timing = self.config.dtmf_timing;
         match method {
             DtmfMethod::Rfc4733 => self
                 .event_tx

@@ -60,6 +60,10 @@ pub struct GlobalFlags {
     /// `--recording-channels stereo|mono` (ha-sip-rs addition, default stereo): how
     /// `start_recording` writes a call when the command does not say.
     pub recording_channels: hasip_engine::RecordingChannels,
+    /// `--dtmf-tone MS` and `--dtmf-gap MS` (ha-sip-rs additions; pjsua's 180 and 220 ms by
+    /// default): how long a digit `send_dtmf` sends sounds, and the silence after it, unless
+    /// the command says (`tone_ms`, `gap_ms`). Some intercoms need 250–500 ms tones.
+    pub dtmf_timing: hasip_engine::DtmfTiming,
 }
 
 /// The default codec preference: what ha-sip offered that is worth keeping, wideband
@@ -112,6 +116,7 @@ impl Default for GlobalFlags {
             rtp_ports: None,
             codecs: DEFAULT_CODECS.to_vec(),
             recording_channels: hasip_engine::RecordingChannels::Stereo,
+            dtmf_timing: hasip_engine::DtmfTiming::default(),
             tls_cert: None,
             tls_key: None,
         }
@@ -190,6 +195,8 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("recording-channels", Kind::Choice(&["stereo", "mono"])),
     ("tls-cert", Kind::Text),
     ("tls-key", Kind::Text),
+    ("dtmf-tone", Kind::Text),
+    ("dtmf-gap", Kind::Text),
 ];
 
 const ACCOUNT: &[(&str, Kind)] = &[
@@ -347,6 +354,30 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
                 g.recording_channels =
                     hasip_engine::RecordingChannels::parse(&as_text(v)).unwrap_or_default();
             }
+            "dtmf-tone" | "dtmf-gap" => {
+                let text = as_text(v);
+                let (min, max) = if name == "dtmf-tone" {
+                    (20, 5000)
+                } else {
+                    (0, 5000)
+                };
+                let ms = text
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|m| (min..=max).contains(m))
+                    .ok_or_else(|| {
+                        FlagError(format!(
+                            "sip_global.global_options: --{name}: {text:?} is not milliseconds ({min}-{max})"
+                        ))
+                    })?;
+                let d = std::time::Duration::from_millis(ms);
+                if name == "dtmf-tone" {
+                    g.dtmf_timing.tone = d;
+                } else {
+                    g.dtmf_timing.pause = d;
+                }
+            }
             _ => {}
         }
     }
@@ -430,6 +461,22 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.starts_with("sip_2.options: --keepalive: \"soon\""), "{e}");
+    }
+
+    #[test]
+    fn dtmf_tone_and_gap_take_milliseconds() {
+        let g = parse_global("--dtmf-tone 400 --dtmf-gap 100").unwrap();
+        assert_eq!(g.dtmf_timing.tone, std::time::Duration::from_millis(400));
+        assert_eq!(g.dtmf_timing.pause, std::time::Duration::from_millis(100));
+        assert_eq!(
+            parse_global("").unwrap().dtmf_timing,
+            hasip_engine::DtmfTiming::default()
+        );
+        let e = parse_global("--dtmf-tone 5").unwrap_err().0;
+        assert!(
+            e.contains("--dtmf-tone: \"5\" is not milliseconds (20-5000)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -519,7 +566,7 @@ mod tests {
     fn errors_name_the_field_and_flag() {
         assert_eq!(
             parse_global("--tsl on").unwrap_err().0,
-            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server, --recording-channels, --tls-cert, --tls-key"
+            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server, --recording-channels, --tls-cert, --tls-key, --dtmf-tone, --dtmf-gap"
         );
         assert!(
             parse_global("--tls Enabled")

@@ -295,6 +295,7 @@ fn engine_config(
         codecs: checked.global.codecs.clone(),
         recording_channels: checked.global.recording_channels,
         debug_headers: checked.global.debug_headers,
+        dtmf_timing: checked.global.dtmf_timing,
         tts_language: if checked.options.tts.language.trim().is_empty() {
             "en".to_owned()
         } else {
