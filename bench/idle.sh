@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
 which=${2:-both}
+. bench/full_config.sh
 cargo build --release --locked -p hasip -q
 # A just-written binary counts its pages as private dirty until writeback; measure the
 # steady state.
@@ -69,40 +70,8 @@ fi
 
 if [ "$which" = full ] || [ "$which" = both ]; then
   port=$(( ${PORT:-25062} + 1 ))
-  # Home Assistant's API, as far as the gateway asks at idle: GET /api/config.
-  python3 - "$work/ha.port" <<'PY' &
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        b = b'{"state": "RUNNING"}'
-        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
-    do_POST = do_GET
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
-PY
-  pids+=("$!")
-  for _ in $(seq 50); do [ -s "$work/ha.port" ] && break; sleep 0.1; done
-  mqtt='{"enabled": false}'
-  if command -v mosquitto >/dev/null; then
-    mport=$((port + 1))
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mport" > "$work/mosquitto.conf"
-    mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 &
-    pids+=("$!")
-    mqtt="{\"enabled\": true, \"broker_address\": \"127.0.0.1\", \"broker_port\": $mport}"
-  fi
-  printf 'menu:\n  message: Welcome.\n  choices_are_pin: true\n  choices:\n    "1234":\n      message: Open.\n      post_action: hangup\n' > "$work/menu.yaml"
-  cat > "$work/options.json" <<JSON
-{"sip_global": {"log_level": 1},
- "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
-         "answer_mode": "accept", "settle_time": 0, "incoming_call_file": "$work/menu.yaml"},
- "tts": {"engine_id": "tts.piper", "language": "en"},
- "webhook": {"id": "sip_call_webhook_id"},
- "mqtt": $mqtt}
-JSON
-  HA_BASE_URL="http://127.0.0.1:$(cat "$work/ha.port")/api" HA_TOKEN=idle \
+  full_config "$work" "$port"
+  HA_BASE_URL="$HA_URL" HA_TOKEN=idle \
     target/release/hasip --bind 127.0.0.1 --port "$port" --config "$work/options.json" \
     < <(sleep $((secs + 8))) > /dev/null &
   pid=$!; pids+=("$pid")

@@ -18,49 +18,18 @@ port=${PORT:-25066}
 pids=()
 trap '[ -z "$vg" ] || kill "$vg" 2>/dev/null || true; kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# The full configuration of bench/idle.sh: an account with a menu, Home Assistant (a local
-# stand-in), MQTT with the discovery device (when mosquitto is installed).
-python3 - "$work/ha.port" <<'PY' &
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        b = b'{"state": "RUNNING"}'
-        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
-    do_POST = do_GET
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
-PY
-pids+=("$!")
-for _ in $(seq 50); do [ -s "$work/ha.port" ] && break; sleep 0.1; done
-mqtt='{"enabled": false}'
-if command -v mosquitto >/dev/null; then
-  mport=$((port + 1))
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mport" > "$work/mosquitto.conf"
-  mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 &
-  pids+=("$!")
-  mqtt="{\"enabled\": true, \"broker_address\": \"127.0.0.1\", \"broker_port\": $mport}"
-fi
-printf 'menu:\n  message: Welcome.\n  choices_are_pin: true\n  choices:\n    "1234":\n      message: Open.\n      post_action: hangup\n' > "$work/menu.yaml"
-cat > "$work/options.json" <<JSON
-{"sip_global": {"log_level": 1},
- "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
-         "answer_mode": "accept", "settle_time": 0, "incoming_call_file": "$work/menu.yaml"},
- "tts": {"engine_id": "tts.piper", "language": "en"},
- "webhook": {"id": "sip_call_webhook_id"},
- "mqtt": $mqtt}
-JSON
+# The full configuration of bench/idle.sh (bench/full_config.sh).
+. bench/full_config.sh
+full_config "$work" "$port"
 
 # One callgrind run: start, answer OPTIONS, idle a second (two seconds with MQTT: the
 # connection and the device's messages), stop.
-profile() { # OUT ARGS...
-  local out=$1
-  shift
+profile() { # OUT HA_API ARGS... (an empty HA_API: no Home Assistant)
+  local out=$1 ha=$2
+  shift 2
   rm -f "$work/stdin"
   mkfifo "$work/stdin"
-  HA_BASE_URL="${HA_URL:-}" HA_TOKEN="${HA_URL:+link-order}" \
+  HA_BASE_URL="$ha" HA_TOKEN="${ha:+link-order}" \
   valgrind --tool=callgrind --callgrind-out-file="$out" --compress-strings=no \
     --compress-pos=no --demangle=no target/release/hasip --bind 127.0.0.1 --port "$port" \
     --log-level 1 "$@" < "$work/stdin" > "$work/vg.log" 2>&1 &
@@ -84,8 +53,8 @@ PY
   vg=""
   exec 3>&-
 }
-profile "$work/cg-default.out"
-HA_URL="http://127.0.0.1:$(cat "$work/ha.port")/api" profile "$work/cg-full.out" --config "$work/options.json"
+profile "$work/cg-default.out" ""
+profile "$work/cg-full.out" "$HA_URL" --config "$work/options.json"
 
 # Functions of the hasip binary itself ("ob=" names the object, "fn=" the function; a
 # "'N" suffix marks a recursion level), each once, in the order callgrind lists them, as a
