@@ -171,14 +171,7 @@ impl Gateway {
 
     /// Every event the gateway reported so far, as the JSON bodies it posts.
     pub fn events(&self) -> Vec<Value> {
-        self.log_text()
-            .lines()
-            .filter_map(|l| {
-                l.split_once(" event {")
-                    .map(|(_, rest)| format!("{{{rest}"))
-            })
-            .filter_map(|json| serde_json::from_str(&json).ok())
-            .collect()
+        self.timed_events().into_iter().map(|(_, e)| e).collect()
     }
 
     /// Every event so far with the time its log line was written (seconds since midnight

@@ -269,7 +269,6 @@ fn the_addon_runs_as_the_supervisor_runs_it() {
         std::fs::read_dir(config.join("tts-cache")).is_ok_and(|mut d| d.next().is_some()),
         "sip_global.cache_dir under /config"
     );
-    drop(container::podman_ok(&["ps", "-a"]));
 }
 
 /// docker-compose.yml as a stand-alone user runs it: `podman-compose up -d` with the

@@ -147,11 +147,6 @@ impl MqttHandle {
             .map_err(|e| PublishError(format!("MQTT publish to {topic} not queued: {e}")))
     }
 
-    /// The availability topic, if there is one.
-    pub fn availability_topic(&self) -> Option<&str> {
-        self.availability_topic.as_deref()
-    }
-
     /// Publishes the retained `offline` and disconnects; waits for neither longer than
     /// `grace` (the task's own loop delivers them).
     pub async fn shutdown(&self, grace: Duration) {

@@ -412,7 +412,6 @@ async fn deliver_one(
     opts: &WebhookOptions,
     shared: &Shared,
 ) {
-    let id = target;
     let started = Instant::now();
     let mut backoff = opts.first_retry;
     let mut attempt: u32 = 0;
@@ -428,7 +427,7 @@ async fn deliver_one(
                 shared.delivered.fetch_add(1, Ordering::Relaxed);
                 if attempt > 1 {
                     tracing::info!(
-                        "{id} (event {:?}, call {:?}) delivered after {attempt} attempts",
+                        "{target} (event {:?}, call {:?}) delivered after {attempt} attempts",
                         job.event,
                         job.call_key
                     );
@@ -438,7 +437,7 @@ async fn deliver_one(
                         call = %job.call_key,
                         status,
                         ms = t0.elapsed().as_millis() as u64,
-                        "{id} delivered"
+                        "{target} delivered"
                     );
                 }
                 return;
@@ -452,19 +451,19 @@ async fn deliver_one(
         }
         if attempt == 1 {
             tracing::warn!(
-                "{id} (event {:?}, call {:?}) failed: {err}; retrying with backoff",
+                "{target} (event {:?}, call {:?}) failed: {err}; retrying with backoff",
                 job.event,
                 job.call_key
             );
         } else {
-            tracing::debug!("{id} attempt {attempt} failed: {err}");
+            tracing::debug!("{target} attempt {attempt} failed: {err}");
         }
         // Wait, then until Home Assistant says it is running, or give up.
         loop {
             if started.elapsed() >= opts.give_up_after {
                 shared.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
-                    "{id} given up after {attempt} attempts in {} s (last error: {err}); {}",
+                    "{target} given up after {attempt} attempts in {} s (last error: {err}); {}",
                     started.elapsed().as_secs(),
                     job.describe()
                 );
