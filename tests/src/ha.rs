@@ -374,6 +374,15 @@ impl HomeAssistant {
             .collect()
     }
 
+    /// The bodies posted to webhook `id` so far, in the order Home Assistant handled them.
+    pub fn webhook_bodies(&self, id: &str) -> Vec<Value> {
+        self.webhooks()
+            .into_iter()
+            .filter(|w| w.webhook_id == id)
+            .map(|w| w.json)
+            .collect()
+    }
+
     /// Every `hasip_event` fired on Home Assistant's event bus so far (an automation with an
     /// `event` trigger logs each), as its data, in the order the automation ran.
     pub fn bus_events(&self) -> Vec<Value> {

@@ -52,11 +52,7 @@ fn addon_options(port: u16) -> Value {
 }
 
 fn received(ha: &HomeAssistant) -> Vec<Value> {
-    ha.webhooks()
-        .into_iter()
-        .filter(|w| w.webhook_id == WEBHOOK)
-        .map(|w| w.json)
-        .collect()
+    ha.webhook_bodies(WEBHOOK)
 }
 
 fn names(events: &[Value]) -> Vec<String> {

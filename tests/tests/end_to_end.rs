@@ -72,11 +72,7 @@ fn dial_and_wait(gw: &mut Gateway, ha: &HomeAssistant, phone: &Baresip, number: 
 
 /// The events Home Assistant received on the global webhook, in order.
 fn received(ha: &HomeAssistant) -> Vec<Value> {
-    ha.webhooks()
-        .into_iter()
-        .filter(|w| w.webhook_id == WEBHOOK)
-        .map(|w| w.json)
-        .collect()
+    ha.webhook_bodies(WEBHOOK)
 }
 
 /// Waits until Home Assistant has received an event named `name`; returns it.
