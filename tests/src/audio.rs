@@ -270,6 +270,48 @@ pub fn tone_wav(path: &Path, hz: u32, seconds: u32) {
     ]);
 }
 
+/// Writes `path`: `lead` seconds of silence, then for each `(low Hz, high Hz, on, off)` a
+/// DTMF-like pair of sines for `on` seconds at -9 dBFS and `off` seconds of silence; 8 kHz
+/// mono 16-bit (sox).
+///
+/// # Panics
+/// When sox fails.
+pub fn dtmf_wav(path: &Path, lead: f64, tones: &[(u32, u32, f64, f64)]) {
+    let part = |i: usize| path.with_extension(format!("part{i}.wav"));
+    let mut parts = Vec::new();
+    for (i, &(low, high, on, off)) in tones.iter().enumerate() {
+        let p = part(i);
+        let pad_before = if i == 0 { lead } else { 0.0 };
+        sox(&[
+            "-n",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            p.to_str().unwrap_or_default(),
+            "synth",
+            &on.to_string(),
+            "sine",
+            &low.to_string(),
+            "sine",
+            &high.to_string(),
+            "channels",
+            "1",
+            "gain",
+            "-9",
+            "pad",
+            &pad_before.to_string(),
+            &off.to_string(),
+        ]);
+        parts.push(p.to_string_lossy().into_owned());
+    }
+    let mut args: Vec<&str> = parts.iter().map(String::as_str).collect();
+    args.push(path.to_str().unwrap_or_default());
+    sox(&args);
+}
+
 /// Any audio file sox reads, as 8 kHz mono 16-bit samples (converted next to `out`).
 ///
 /// # Panics

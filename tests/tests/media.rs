@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hasip_tests::audio::{self, Wav, read_wav, sox};
+use hasip_tests::audio::{self, Wav, read_wav};
 use hasip_tests::baresip::{Baresip, BaresipOptions};
 use hasip_tests::gateway::Gateway;
 use hasip_tests::sipp::{self, Transport};
@@ -219,42 +219,8 @@ fn a_long_rfc4733_press_is_reported_on_its_first_packet() {
 fn a_long_in_band_press_is_reported_before_it_ends() {
     require(&["baresip", "sox"]);
     let dir = WorkDir::new("media-inband-long-press");
-    let mut parts = Vec::new();
-    for (i, (lo, hi, on, off)) in [(697, 1209, "0.5", "0.15"), (697, 1336, "0.1", "1")]
-        .into_iter()
-        .enumerate()
-    {
-        let p = dir.file(&format!("press{i}.wav"));
-        sox(&[
-            "-n",
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            p.to_str().unwrap_or_default(),
-            "synth",
-            on,
-            "sine",
-            &lo.to_string(),
-            "sine",
-            &hi.to_string(),
-            "channels",
-            "1",
-            "gain",
-            "-9",
-            "pad",
-            if i == 0 { "0.5" } else { "0" },
-            off,
-        ]);
-        parts.push(p.to_string_lossy().into_owned());
-    }
     let seq = dir.file("presses.wav");
-    let mut args: Vec<&str> = parts.iter().map(String::as_str).collect();
-    let seq_s = seq.to_string_lossy().into_owned();
-    args.push(&seq_s);
-    sox(&args);
+    audio::dtmf_wav(&seq, 0.5, &[(697, 1209, 0.5, 0.15), (697, 1336, 0.1, 1.0)]);
     let (gw, door) = baresip_calls_gateway(&dir, Some(seq));
     gw.wait_event_n("dtmf_digit", 2, WAIT)
         .unwrap_or_else(|| panic!("digits so far: {:?}", digits_of(&gw)));
@@ -326,55 +292,10 @@ fn in_band_tones_from_baresip_are_detected() {
         ("*", 941, 1209),
         ("D", 941, 1633),
     ];
-    let mut parts = vec![dir.file("lead.wav")];
-    sox(&[
-        "-n",
-        "-r",
-        "8000",
-        "-c",
-        "1",
-        "-b",
-        "16",
-        parts[0].to_str().unwrap_or_default(),
-        "trim",
-        "0",
-        "0.5",
-    ]);
-    for (i, (_, lo, hi)) in keys.iter().enumerate() {
-        let p = dir.file(&format!("key{i}.wav"));
-        sox(&[
-            "-n",
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            p.to_str().unwrap_or_default(),
-            "synth",
-            "0.1",
-            "sine",
-            &lo.to_string(),
-            "sine",
-            &hi.to_string(),
-            "channels",
-            "1",
-            "gain",
-            "-9",
-            "pad",
-            "0",
-            "0.1",
-        ]);
-        parts.push(p);
-    }
     let seq = dir.file("keys.wav");
-    let mut args: Vec<&str> = parts
-        .iter()
-        .map(|p| p.to_str().unwrap_or_default())
-        .collect();
-    let seq_s = seq.to_string_lossy().into_owned();
-    args.push(&seq_s);
-    sox(&args);
+    let tones: Vec<(u32, u32, f64, f64)> =
+        keys.iter().map(|&(_, lo, hi)| (lo, hi, 0.1, 0.1)).collect();
+    audio::dtmf_wav(&seq, 0.5, &tones);
     let (gw, door) = baresip_calls_gateway(&dir, Some(seq));
     let want: String = keys.iter().map(|k| k.0).collect();
     gw.wait_event_n("dtmf_digit", want.len(), WAIT)
