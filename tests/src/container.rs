@@ -260,11 +260,19 @@ impl Drop for Container {
     }
 }
 
-/// A loopback address of its own for a test (127.x.y.z, never 127.0.0.1), for a server
-/// that must sit on a fixed port, such as the Supervisor stand-in on port 80.
+/// A loopback address of its own for each call (127.x.y.z, never 127.0.0.1), for a server
+/// that must sit on a fixed port, such as the Supervisor stand-in on port 80: the process
+/// id tells test processes apart, a counter the tests of one process.
 pub fn own_loopback() -> std::net::Ipv4Addr {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let n = std::process::id();
-    std::net::Ipv4Addr::new(127, 77, ((n >> 8) & 0xff) as u8, (n & 0xff).max(2) as u8)
+    std::net::Ipv4Addr::new(
+        127,
+        (77 + k % 100) as u8,
+        ((n >> 8) & 0xff) as u8,
+        (n & 0xff).max(2) as u8,
+    )
 }
 
 /// The Supervisor stand-in (`tests/peers/supervisor/supervisor.py`), stopped when dropped.
@@ -275,7 +283,7 @@ pub struct Supervisor {
     /// The add-on's token it accepts.
     pub token: String,
     log: PathBuf,
-    _process: Guard,
+    process: Guard,
 }
 
 /// What the stand-in serves.
@@ -331,17 +339,20 @@ impl Supervisor {
             .unwrap_or_else(|e| panic!("start the Supervisor stand-in: {e}"));
         dir.attach_log(dir.file("supervisor.log"));
         dir.attach_log(log.clone());
-        let s = Self {
+        let mut s = Self {
             ip,
             token,
             log,
-            _process: Guard::new("supervisor.py", child),
+            process: Guard::new("supervisor.py", child),
         };
         let addr = std::net::SocketAddr::from((ip, 80));
         let up = wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
             std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
         });
-        assert!(up.is_some(), "the Supervisor stand-in did not start");
+        assert!(
+            up.is_some() && s.process.try_status().is_none(),
+            "the Supervisor stand-in did not start on {addr}"
+        );
         s
     }
 

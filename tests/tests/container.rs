@@ -75,6 +75,25 @@ fn wait_webhook(ha: &HomeAssistant, c: &Container, name: &str) -> Value {
     })
 }
 
+/// `podman run` options as the Supervisor starts the add-on: host network, `supervisor`
+/// resolving to the stand-in, its token, the folders mounted; then the test image.
+fn addon_run(sup: &Supervisor, mounts: &[(&Path, &str)]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--network".into(),
+        "host".into(),
+        "--add-host".into(),
+        format!("supervisor:{}", sup.ip),
+        "-e".into(),
+        format!("SUPERVISOR_TOKEN={}", sup.token),
+    ];
+    for (host, at) in mounts {
+        args.push("-v".into());
+        args.push(format!("{}:{at}", host.display()));
+    }
+    args.push(test_image());
+    args
+}
+
 fn mkdir(p: &Path) {
     std::fs::create_dir_all(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
 }
@@ -108,19 +127,10 @@ fn the_addon_runs_as_the_supervisor_runs_it() {
         "menu:\n  message: Welcome to the test door.\n  cache_audio: true\n  timeout: 60\n  choices:\n    '1':\n      message: One.\n",
     )
     .unwrap_or_else(|e| panic!("write the menu: {e}"));
-    let mount = |host: &Path, at: &str| ["-v".to_owned(), format!("{}:{at}", host.display())];
-    let mut args: Vec<String> = vec![
-        "--network".into(),
-        "host".into(),
-        "--add-host".into(),
-        format!("supervisor:{}", sup.ip),
-        "-e".into(),
-        format!("SUPERVISOR_TOKEN={}", sup.token),
-    ];
-    args.extend(mount(&data, "/data"));
-    args.extend(mount(&config, "/config"));
-    args.extend(mount(&media, "/media"));
-    args.push(test_image());
+    let args = addon_run(
+        &sup,
+        &[(&data, "/data"), (&config, "/config"), (&media, "/media")],
+    );
     let mut c = Container::run(&dir, "addon", &args);
     assert!(c.wait_log("SIP ready", WAIT), "{}", c.log_text());
     assert!(
@@ -471,26 +481,7 @@ fn errors_become_notifications_in_home_assistant() {
     for d in [&data, &config] {
         mkdir(d);
     }
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "--network",
-            "host",
-            "--add-host",
-            &format!("supervisor:{}", sup.ip),
-            "-e",
-            &format!("SUPERVISOR_TOKEN={}", sup.token),
-            "-v",
-            &format!("{}:/data", data.display()),
-            "-v",
-            &format!("{}:/config", config.display()),
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        a.extend(extra.iter().map(|s| (*s).to_owned()));
-        a.push(test_image());
-        a
-    };
+    let args = addon_run(&sup, &[(&data, "/data"), (&config, "/config")]);
     // 1. A typo in the incoming-call file: the start stops, Home Assistant says why.
     std::fs::write(
         config.join("door.yaml"),
@@ -501,7 +492,7 @@ fn errors_become_notifications_in_home_assistant() {
         &data.join("options.json"),
         &addon_options(ports::free_port()),
     );
-    let c = Container::run(&dir, "notify-config", &args(&[]));
+    let c = Container::run(&dir, "notify-config", &args);
     let shown = wait_for(WAIT, Duration::from_millis(200), || {
         ha.notifications()
             .into_iter()
@@ -532,7 +523,7 @@ fn errors_become_notifications_in_home_assistant() {
         "password": "wrong", "answer_mode": "listen", "settle_time": 1,
         "incoming_call_file": "", "options": ""});
     write_json(&data.join("options.json"), &options);
-    let mut c = Container::run(&dir, "notify-register", &args(&[]));
+    let mut c = Container::run(&dir, "notify-register", &args);
     let refused = wait_for(WAIT, Duration::from_millis(200), || {
         ha.notifications()
             .into_iter()
