@@ -26,6 +26,7 @@
 
 pub mod codec;
 pub mod dtmf;
+mod dtmf_rx;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod goertzel;

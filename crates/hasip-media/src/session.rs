@@ -36,14 +36,15 @@ use std::time::{Duration, Instant};
 
 use crate::codec::{AudioCodec, Codec, CodecError, MAX_PAYLOAD};
 use crate::dtmf::{Digit, DtmfError, DtmfMethod, DtmfSource, DtmfTiming, parse_digits};
-use crate::goertzel::{DetectorConfig, DetectorEvent, InbandDetector};
+use crate::dtmf_rx::DtmfReceiver;
+use crate::goertzel::DetectorConfig;
 use crate::jitter::PlayoutBuffer;
 use crate::mix;
 use crate::rng::SplitMix64;
 use crate::rtcp::{self, RtcpPacket, SenderInfo};
 use crate::rtp::{self, RtpHeader, RtpPacket};
 use crate::stats::{ReceiveStats, SeqStatus};
-use crate::telephone_event::{EventReceiver, EventSender, ReceiverEvent};
+use crate::telephone_event::EventSender;
 use crate::tone::InbandSender;
 
 /// The interval of the shell's shared ticker.
@@ -53,9 +54,6 @@ pub const TICK: Duration = Duration::from_millis(20);
 pub const MAX_CATCH_UP: u64 = 5;
 /// Packets in a row from a new address (same SSRC) before RTP re-latches to it.
 const RELATCH_PACKETS: u32 = 4;
-/// An RFC 4733 event of the digit an in-band tone carried, starting this soon after the
-/// tone, is the same key press sent both ways.
-const SAME_PRESS: Duration = Duration::from_millis(200);
 /// Static payload type of comfort noise (RFC 3389): accepted and ignored.
 const PT_CN: u8 = 13;
 /// Packets kept for [`MediaSession::poll_transmit`] if the caller does not drain them.
@@ -420,15 +418,7 @@ pub struct MediaSession {
     remote_ssrc: Option<u32>,
     rx_stats: ReceiveStats,
     rx_pcm: Vec<i16>,
-    detector: Option<InbandDetector>,
-    event_rx: Option<EventReceiver>,
-    saw_rfc4733: bool,
-    /// The last in-band digit: which, and until when it counts as the same press for an
-    /// RFC 4733 event of the same digit (`None` while the tone lasts).
-    inband_press: Option<(Digit, Option<Instant>)>,
-    /// The RFC 4733 event in progress was already reported in-band: its end is not
-    /// reported either.
-    event_suppressed: bool,
+    dtmf_rx: DtmfReceiver,
     last_rx: Option<Instant>,
     no_media_reported: bool,
 
@@ -552,13 +542,12 @@ impl MediaSession {
             // The longest packet we decode: 120 ms (Opus), or 60 ms of G.711/G.722 bytes
             // times two.
             rx_pcm: vec![0; (rate as usize * 120 / 1000).max(MAX_PAYLOAD * 2)],
-            detector: config
-                .inband_dtmf
-                .then(|| InbandDetector::new(rate, config.detector)),
-            event_rx: te.map(|t| EventReceiver::new(t.clock_rate, config.dtmf_event_timeout)),
-            saw_rfc4733: false,
-            inband_press: None,
-            event_suppressed: false,
+            dtmf_rx: DtmfReceiver::new(
+                rate,
+                config.inband_dtmf.then_some(config.detector),
+                te.map(|t| t.clock_rate),
+                config.dtmf_event_timeout,
+            ),
             last_rx: None,
             no_media_reported: false,
             tap: false,
@@ -673,18 +662,8 @@ impl MediaSession {
             return;
         }
         if is_event {
-            if let Some(rx) = &mut self.event_rx {
-                rx.handle_packet(now, p.timestamp, p.payload);
-                if !self.saw_rfc4733 {
-                    // The detector stops here (the phone speaks RFC 4733): a tone it was
-                    // hearing counts as ending now.
-                    self.saw_rfc4733 = true;
-                    if let Some((d, None)) = self.inband_press {
-                        self.inband_press = Some((d, Some(now + SAME_PRESS)));
-                    }
-                }
-            }
-            self.drain_event_rx(now);
+            self.dtmf_rx
+                .event_packet(now, p.timestamp, p.payload, &mut self.events);
         } else if is_audio {
             let n = match self.codec.decode(p.payload, &mut self.rx_pcm) {
                 Ok(n) => n,
@@ -694,31 +673,7 @@ impl MediaSession {
                 }
             };
             let pcm = &self.rx_pcm[..n];
-            if let Some(det) = &mut self.detector
-                && !self.saw_rfc4733
-            {
-                det.process(pcm);
-                while let Some(ev) = det.poll_event() {
-                    match ev {
-                        DetectorEvent::Started(digit) => {
-                            self.inband_press = Some((digit, None));
-                            self.events.push_back(Event::Dtmf {
-                                digit,
-                                source: DtmfSource::InBand,
-                            });
-                        }
-                        DetectorEvent::Ended(d) => {
-                            self.inband_press = Some((d.digit, Some(now + SAME_PRESS)));
-                            self.events.push_back(Event::DtmfEnded {
-                                digit: d.digit,
-                                source: DtmfSource::InBand,
-                                duration: d.duration,
-                                clock_rate: d.sample_rate,
-                            });
-                        }
-                    }
-                }
-            }
+            self.dtmf_rx.audio(now, pcm, &mut self.events);
             if self.tap {
                 self.playout.push(p.timestamp, pcm);
             }
@@ -777,10 +732,7 @@ impl MediaSession {
     /// Runs the timers due by `now` (also run by every tick).
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.clamp(now);
-        if let Some(rx) = &mut self.event_rx {
-            rx.handle_timeout(now);
-        }
-        self.drain_event_rx(now);
+        self.dtmf_rx.timeout(now, &mut self.events);
         if let Some(at) = self.no_media_deadline()
             && now >= at
         {
@@ -1013,9 +965,8 @@ impl MediaSession {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<(Instant, Timer)> {
         let candidates = [
-            self.event_rx
-                .as_ref()
-                .and_then(EventReceiver::poll_timeout)
+            self.dtmf_rx
+                .poll_timeout()
                 .map(|t| (t, Timer::DtmfEventEnd)),
             self.no_media_deadline().map(|t| (t, Timer::NoMedia)),
             self.next_rtcp
@@ -1130,39 +1081,6 @@ impl MediaSession {
                 self.remote_rtcp = Some(rtcp_for(from, self.config.rtcp_mux));
             }
             self.events.push_back(Event::RemoteLatched { addr: from });
-        }
-    }
-
-    fn drain_event_rx(&mut self, now: Instant) {
-        let Some(rx) = &mut self.event_rx else {
-            return;
-        };
-        while let Some(ev) = rx.poll_event() {
-            match ev {
-                ReceiverEvent::Started(digit) => {
-                    // The same press, already heard in the audio (a phone that sends both
-                    // ways, its events a little behind its tones): not a second digit.
-                    self.event_suppressed = self
-                        .inband_press
-                        .is_some_and(|(d, until)| d == digit && until.is_none_or(|t| now <= t));
-                    if !self.event_suppressed {
-                        self.events.push_back(Event::Dtmf {
-                            digit,
-                            source: DtmfSource::Rfc4733,
-                        });
-                    }
-                }
-                ReceiverEvent::Ended(ev) => {
-                    if !std::mem::take(&mut self.event_suppressed) {
-                        self.events.push_back(Event::DtmfEnded {
-                            digit: ev.digit,
-                            source: DtmfSource::Rfc4733,
-                            duration: ev.duration,
-                            clock_rate: ev.clock_rate,
-                        });
-                    }
-                }
-            }
         }
     }
 
