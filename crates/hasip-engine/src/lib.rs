@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod drop_log;
+mod headers;
 mod ids;
 mod media;
 mod menus;
@@ -142,29 +143,6 @@ impl Default for Config {
             dtmf_timing: DtmfTiming::default(),
         }
     }
-}
-
-/// `--extract-headers`: each configured name (its spelling kept as the key) with the value
-/// of its last line in `message` (case-insensitive name), or `None` when absent (ha-sip,
-/// spec §4.7). Folded lines and space before the colon are read too.
-fn extract_headers(message: &Message, names: &[String]) -> BTreeMap<String, Option<String>> {
-    names
-        .iter()
-        .map(|n| (n.clone(), message.header_named(n).last().map(str::to_owned)))
-        .collect()
-}
-
-/// `--debug-headers`: every header line of `message`, in one log line.
-fn log_headers(what: &str, message: &Message) {
-    let lines: Vec<String> = message
-        .headers()
-        .map(|h| format!("{}: {}", h.name_str, h.value))
-        .collect();
-    tracing::info!(
-        message = what,
-        "Available SIP headers: {}",
-        lines.join(" | ")
-    );
 }
 
 /// The engine's handle of a call.
@@ -1335,7 +1313,7 @@ impl Engine {
     /// headers when the call has none yet (ha-sip: from the message that confirmed it).
     fn answer_headers(&mut self, key: CallKey, response: &Message) {
         if self.config.debug_headers {
-            log_headers("answer", response);
+            headers::log_headers("answer", response);
         }
         let Some(c) = self.calls.get_mut(&key) else {
             return;
@@ -1346,7 +1324,7 @@ impl Engine {
         if let Some(a) = self.config.accounts.get(c.account)
             && !a.extract_headers.is_empty()
         {
-            c.info.headers = extract_headers(response, &a.extract_headers);
+            c.info.headers = headers::extract_headers(response, &a.extract_headers);
         }
     }
 
@@ -1377,10 +1355,10 @@ impl Engine {
             called: to,
             sip_account: number,
             call_id: call_id.clone(),
-            headers: extract_headers(invite, acct.map_or(&[], |a| &a.extract_headers)),
+            headers: headers::extract_headers(invite, acct.map_or(&[], |a| &a.extract_headers)),
         };
         if self.config.debug_headers {
-            log_headers("INVITE", invite);
+            headers::log_headers("INVITE", invite);
         }
         let configured = acct.map_or(AnswerMode::Listen, |a| a.answer_mode);
         let file = acct.and_then(|a| a.incoming.clone());
