@@ -499,9 +499,11 @@ fn errors_become_notifications_in_home_assistant() {
             .find(|(id, _)| id == "ha_sip_rs_configuration")
     })
     .unwrap_or_else(|| panic!("no notification; the add-on's log:\n{}", c.log_text()));
+    // The process prints its error after it has posted the notification.
     assert!(
+        c.wait_log("error: configuration /data/options.json", WAIT),
+        "{}",
         c.log_text()
-            .contains("error: configuration /data/options.json")
     );
     for needle in [
         "/config/door.yaml:3",
