@@ -32,6 +32,7 @@ use hasip_menu::{IncomingCallFile, MenuSession, MenuTree};
 
 use bytes::Bytes;
 use hasip_sip::message::{HeaderName, Message};
+use hasip_sip::rng::Rng;
 use hasip_sip::sdp::{self, Codec, Direction, Negotiated, SessionDescription};
 use hasip_sip::transport::{Peer, Transport};
 use hasip_sip::ua::{
@@ -596,7 +597,10 @@ pub struct Engine {
     next_key: u64,
     outputs: VecDeque<Output>,
     drops: DropLog,
-    seed: u64,
+    /// Draws each media session's seed (SSRC, first sequence number and timestamp).
+    rng: Rng,
+    /// Mixed with the call's key into its SDP session id (`o=`), which is public.
+    sdp_seed: u64,
     shutting_down: bool,
     /// The menu tree of each account's incoming calls (from its incoming-call file).
     incoming_trees: Vec<Arc<MenuTree>>,
@@ -621,8 +625,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A new engine. `seed` drives every random choice (tags, branches, Call-IDs).
+    /// A new engine. `seed` drives every random choice (tags, branches, Call-IDs, SSRCs):
+    /// the same seed gives the same bytes, for tests. Production seeds from the operating
+    /// system with [`Engine::with_rng`].
     pub fn new(config: Config, seed: u64) -> Self {
+        Self::with_rng(config, Rng::new(seed))
+    }
+
+    /// A new engine drawing every random choice from `rng` (a cryptographic generator:
+    /// identifiers a peer could aim a forged request with are unpredictable).
+    pub fn with_rng(config: Config, mut rng: Rng) -> Self {
         let incoming_trees = config
             .accounts
             .iter()
@@ -639,7 +651,9 @@ impl Engine {
             accounts: config.accounts.iter().map(|a| a.sip.clone()).collect(),
         };
         Self {
-            ua: UserAgent::new(ua_cfg, seed),
+            ua: UserAgent::with_rng(ua_cfg, rng.fork()),
+            sdp_seed: rng.next_u64(),
+            rng,
             config,
             calls: HashMap::new(),
             order: Vec::new(),
@@ -647,7 +661,6 @@ impl Engine {
             next_key: 0,
             outputs: VecDeque::new(),
             drops: DropLog::default(),
-            seed,
             shutting_down: false,
             incoming_trees,
             standard_tree: Arc::new(MenuTree::standard()),
@@ -1002,7 +1015,7 @@ impl Engine {
         Some(sdp::Local {
             addr: SocketAddr::new(ip, rtp.port()),
             codecs: self.config.codecs.clone(),
-            session_id: self.seed ^ key.0,
+            session_id: self.sdp_seed ^ key.0,
             version: c.session_version,
             direction,
         })

@@ -79,19 +79,13 @@ fn sub_tick() -> Duration {
     TICK / PHASES
 }
 
-/// A 64-bit mix (SplitMix64's finaliser), so that each call's session gets its own seed.
-fn mix_seed(seed: u64, key: u64) -> u64 {
-    let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl Engine {
     /// Starts the call's media with what was negotiated, or updates it (re-INVITE: new
     /// address, hold, resume).
     pub(crate) fn media_start(&mut self, now: Instant, key: CallKey, n: Negotiated) {
-        let seed = mix_seed(self.seed, key.0);
+        // A fresh draw from the engine's cryptographic generator: one call's SSRC tells
+        // nothing about another's.
+        let seed = self.rng.next_u64();
         let no_media = self.config.no_media_timeout;
         let phase = self.least_used_phase(key);
         let Some(c) = self.calls.get_mut(&key) else {

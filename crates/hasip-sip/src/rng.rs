@@ -1,28 +1,62 @@
-//! The seeded random source for everything SIP draws at random (tags, branches, Call-IDs,
-//! CSeq starts). A named algorithm (SplitMix64) rather than a library default, so that
-//! transcripts stay byte-stable across dependency updates; the shell seeds it from the OS.
+//! The random source for every identifier a peer could use to aim a forged request: tags,
+//! branches, Call-IDs, CSeq starts, digest `cnonce`s, STUN transaction ids, and (through
+//! [`Rng::next_u64`] handed to the media crate) SSRCs and first sequence numbers.
+//!
+//! ChaCha20 (`rand_chacha`), a cryptographic generator: one tag seen on the wire (any
+//! answer to OPTIONS carries one) tells nothing about the next branch or Call-ID. The shell
+//! seeds it with 32 bytes from the operating system ([`Rng::from_seed`]); tests seed it
+//! with a number ([`Rng::new`]) so that transcripts stay byte-stable. The sequence for a
+//! given seed is fixed by the algorithm (rand_core's `seed_from_u64` is specified), not by
+//! a library default that could change with an update.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for identifiers that
-/// must be unique, not secret. Nonces for digest `cnonce` are drawn from it too; they need
-/// unpredictability only against off-path guessing, which a 64-bit OS seed provides.
-#[derive(Debug, Clone)]
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+/// A ChaCha20 generator.
+#[derive(Clone)]
 pub struct Rng {
-    state: u64,
+    inner: ChaCha20Rng,
+}
+
+impl std::fmt::Debug for Rng {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Its state is a secret: never printed.
+        f.write_str("Rng(ChaCha20)")
+    }
 }
 
 impl Rng {
-    /// A generator started from `seed`.
+    /// A generator started from a number: for tests and benches, where the same seed must
+    /// give the same identifiers. Production seeds with [`Rng::from_seed`].
     pub fn new(seed: u64) -> Self {
-        Self { state: seed }
+        Self {
+            inner: ChaCha20Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// A generator started from 32 bytes of the operating system's randomness.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self {
+            inner: ChaCha20Rng::from_seed(seed),
+        }
+    }
+
+    /// A generator of its own, seeded from this one (for a component that draws
+    /// independently: the SIP agent, the media sessions).
+    pub fn fork(&mut self) -> Self {
+        let mut seed = [0u8; 32];
+        self.inner.fill_bytes(&mut seed);
+        Self::from_seed(seed)
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.inner.next_u64()
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        self.inner.next_u32()
     }
 
     /// `n` lower-case hex digits (n ≤ 16).
@@ -32,12 +66,12 @@ impl Rng {
         s[..n.min(16)].to_owned()
     }
 
-    /// A tag for From/To (RFC 3261 §19.3: at least 32 bits of randomness).
+    /// A tag for From/To (RFC 3261 §19.3: at least 32 bits of randomness; 64 here).
     pub fn tag(&mut self) -> String {
-        self.hex(12)
+        self.hex(16)
     }
 
-    /// A Via branch with the RFC 3261 magic cookie.
+    /// A Via branch with the RFC 3261 magic cookie (64 random bits).
     pub fn branch(&mut self) -> String {
         format!(
             "{}{}",
@@ -58,6 +92,25 @@ mod tests {
         assert_eq!(a.next_u64(), b.next_u64());
         assert_eq!(a.tag(), b.tag());
         assert_ne!(Rng::new(8).next_u64(), Rng::new(7).next_u64());
+        assert_eq!(a.fork().next_u64(), b.fork().next_u64());
         assert!(a.branch().starts_with("z9hG4bK"));
+    }
+
+    #[test]
+    fn is_chacha20_not_a_state_that_one_output_reveals() {
+        // ChaCha20 with the all-zero key and nonce: the first block of RFC 8439 §2.3.2's
+        // test vector family (rand_chacha's reference output for a zero seed).
+        let mut r = Rng::from_seed([0; 32]);
+        assert_eq!(r.next_u32(), 0xade0_b876);
+        // SplitMix64, the former generator, is a bijection of its output: one value gave
+        // the next. Here consecutive outputs of consecutive seeds share nothing visible.
+        let mut a = Rng::new(1);
+        let mut b = Rng::new(2);
+        assert_ne!(a.next_u64() ^ b.next_u64(), 0);
+    }
+
+    #[test]
+    fn debug_hides_the_state() {
+        assert_eq!(format!("{:?}", Rng::new(3)), "Rng(ChaCha20)");
     }
 }

@@ -435,9 +435,14 @@ fn parse_uri_host(uri: &str) -> Option<(Transport, String, Option<u16>)> {
 }
 
 impl UserAgent {
-    /// A new agent; `seed` drives every random identifier.
+    /// A new agent; `seed` drives every random identifier (tests: the same seed gives the
+    /// same bytes). Production starts from the OS's randomness with [`UserAgent::with_rng`].
     pub fn new(cfg: UaConfig, seed: u64) -> Self {
-        let mut rng = Rng::new(seed);
+        Self::with_rng(cfg, Rng::new(seed))
+    }
+
+    /// A new agent drawing every random identifier from `rng`.
+    pub fn with_rng(cfg: UaConfig, mut rng: Rng) -> Self {
         let accounts = cfg
             .accounts
             .iter()

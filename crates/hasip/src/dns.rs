@@ -193,15 +193,16 @@ async fn ask(servers: &[SocketAddr], name: &str, qtype: u16, id: u16) -> Option<
 
 /// Resolves `host`: SRV `service.host` first (lowest priority, then highest weight), then
 /// the target's A record; without an SRV record, the host's own A record and no port.
+/// `ids` are the queries' ids, random (an off-path forger must guess them).
 pub(crate) async fn resolve(
     servers: &[SocketAddr],
     host: &str,
     service: Option<&str>,
-    seed: u16,
+    ids: [u16; 3],
 ) -> Option<(IpAddr, Option<u16>)> {
     if let Some(service) = service {
         let name = format!("{service}.{host}");
-        if let Some(mut ans) = ask(servers, &name, TYPE_SRV, seed).await
+        if let Some(mut ans) = ask(servers, &name, TYPE_SRV, ids[0]).await
             && !ans.srv.is_empty()
         {
             ans.srv
@@ -212,7 +213,7 @@ pub(crate) async fn resolve(
                 }
                 let ip = match ans.a.iter().find(|(n, _)| *n == srv.target) {
                     Some((_, ip)) => Some(*ip),
-                    None => ask(servers, &srv.target, TYPE_A, seed.wrapping_add(1))
+                    None => ask(servers, &srv.target, TYPE_A, ids[1])
                         .await
                         .and_then(|a| a.a.first().map(|(_, ip)| *ip)),
                 };
@@ -223,7 +224,7 @@ pub(crate) async fn resolve(
             }
         }
     }
-    ask(servers, host, TYPE_A, seed.wrapping_add(2))
+    ask(servers, host, TYPE_A, ids[2])
         .await
         .and_then(|a| a.a.first().map(|(_, ip)| (IpAddr::V4(*ip), None)))
 }

@@ -6,7 +6,6 @@
 //! on the engine's next deadline: there is no polling, so an idle gateway uses no CPU.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -126,11 +125,13 @@ pub fn main(config_path: Option<&Path>, overrides: Overrides) -> anyhow::Result<
     result
 }
 
-/// A seed from the operating system's randomness (std seeds `RandomState` from it).
-fn os_seed() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(u64::from(std::process::id()));
-    h.finish()
+/// 32 bytes of the operating system's randomness (getrandom(2)), the seed of every
+/// identifier the gateway draws.
+fn os_seed() -> anyhow::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| anyhow::anyhow!("cannot read the operating system's randomness: {e}"))?;
+    Ok(seed)
 }
 
 /// A call's RTP socket after its STUN binding.
@@ -331,7 +332,8 @@ struct Io {
     rtp_ports: Option<std::ops::RangeInclusive<u16>>,
     /// The STUN server asked for each call's RTP address (`--use-stun-for-media`).
     stun_media: Option<SocketAddr>,
-    stun_rng: hasip_sip::rng::Rng,
+    /// Draws STUN transaction ids and DNS query ids (ChaCha20, seeded from the OS).
+    rng: hasip_sip::rng::Rng,
     stun_tx: mpsc::Sender<StunBound>,
     /// RTP sockets released by the engine, closed after the next media drain (the last
     /// RTCP of the call still leaves through them).
@@ -349,8 +351,6 @@ struct Io {
     resolve_tx: mpsc::Sender<Resolved>,
     /// `sip_global.name_server`: SRV and A lookups go there (none: the system resolver).
     name_servers: Vec<SocketAddr>,
-    /// The id of the last DNS query.
-    dns_id: u16,
     /// `quit` was commanded: leave once the engine is idle.
     quit: bool,
     /// Each account's registration and calls, for the health check and the MQTT device.
@@ -536,8 +536,8 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             );
         }
     }
-    let mut stun_rng = hasip_sip::rng::Rng::new(os_seed());
-    let stun = stun_at_start(&checked, udp.as_ref(), &mut stun_rng).await?;
+    let mut rng = hasip_sip::rng::Rng::from_seed(os_seed()?);
+    let stun = stun_at_start(&checked, udp.as_ref(), &mut rng).await?;
     let mut local = Vec::new();
     if udp.is_some() {
         local.push((
@@ -554,7 +554,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         Transport::Tls,
         SocketAddr::new(adv, checked.global.tls_port),
     ));
-    let mut engine = Engine::new(engine_config(&checked, local, adv), os_seed());
+    let mut engine = Engine::with_rng(engine_config(&checked, local, adv), rng.fork());
 
     let (conn_tx, mut conn_rx) = mpsc::channel::<ConnEvent>(1024);
     let (rtp_tx, mut rtp_rx) = mpsc::channel::<RtpIn>(4096);
@@ -576,12 +576,16 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         _ => None,
     };
     let (mqtt_tx, mut mqtt_rx) = mpsc::channel::<hasip_bus::mqtt::MqttIn>(256);
-    let (mqtt_now, mut mqtt_later) =
-        match mqtt::start(&checked.options, config::env_lookup, os_seed(), mqtt_tx)? {
-            mqtt::Start::Off => (None, None),
-            mqtt::Start::Ready(h) => (Some(h), None),
-            mqtt::Start::Pending(rx) => (None, Some(rx)),
-        };
+    let (mqtt_now, mut mqtt_later) = match mqtt::start(
+        &checked.options,
+        config::env_lookup,
+        rng.next_u64(),
+        mqtt_tx,
+    )? {
+        mqtt::Start::Off => (None, None),
+        mqtt::Start::Ready(h) => (Some(h), None),
+        mqtt::Start::Pending(rx) => (None, Some(rx)),
+    };
     let (resolve_tx, mut resolve_rx) = mpsc::channel::<Resolved>(64);
     let (stun_tx, mut stun_rx) = mpsc::channel::<StunBound>(64);
     let name_servers = crate::dns::parse_servers(&g.name_server).map_err(anyhow::Error::msg)?;
@@ -599,7 +603,6 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         rtp_tx,
         rtp_ports: checked.global.rtp_ports.clone(),
         stun_media: stun.media,
-        stun_rng,
         stun_tx,
         released: Vec::new(),
         recorders: HashMap::new(),
@@ -611,7 +614,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         audio_tx,
         resolve_tx,
         name_servers,
-        dns_id: (os_seed() & 0xffff) as u16,
+        rng,
         quit: false,
         status: crate::status::Status::new(
             checked

@@ -91,7 +91,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 Some(server) => match rtp::bind_for(call, io.bind_ip, io.rtp_ports.as_ref()) {
                     Ok(sock) => {
                         let tx = io.stun_tx.clone();
-                        let id = transaction(&mut io.stun_rng);
+                        let id = transaction(&mut io.rng);
                         tokio::spawn(async move {
                             let result = crate::stun::mapped_address(&sock, server, id).await.0;
                             let _ = tx.send(StunBound { call, sock, result }).await;
@@ -144,8 +144,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
             Output::Resolve { host, srv } => {
                 let tx = io.resolve_tx.clone();
                 let servers = io.name_servers.clone();
-                io.dns_id = io.dns_id.wrapping_add(3);
-                let id = io.dns_id;
+                let ids = [0; 3].map(|_: u16| io.rng.next_u32() as u16);
                 tokio::spawn(async move {
                     let addr = if servers.is_empty() {
                         match tokio::time::timeout(
@@ -158,7 +157,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                             _ => None,
                         }
                     } else {
-                        crate::dns::resolve(&servers, &host, srv, id).await
+                        crate::dns::resolve(&servers, &host, srv, ids).await
                     };
                     let _ = tx.send((host, addr)).await;
                 });
