@@ -2,7 +2,7 @@
 //! or TCP and read back what comes, with a deadline.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// Fills the `{port}` placeholder with the local port and sends over UDP; returns the first
@@ -50,6 +50,23 @@ pub fn tcp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> Opt
         }
     }
     None
+}
+
+/// A TCP connection to `target` from the address `source` (another loopback address stands
+/// for another host).
+///
+/// # Errors
+/// When the socket cannot be bound or the connection is not made within `timeout`.
+pub fn tcp_connect_from(
+    source: IpAddr,
+    target: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
+    s.bind(&SocketAddr::new(source, 0).into())?;
+    s.connect_timeout(&target.into(), timeout)?;
+    Ok(s.into())
 }
 
 fn find(h: &[u8], n: &[u8]) -> Option<usize> {

@@ -69,6 +69,13 @@ pub struct SippOptions {
     pub port: Option<u16>,
     /// Global timeout.
     pub timeout: Duration,
+    /// The address sipp sends from and listens on (`-i`, `-mi`); another loopback address
+    /// (127.0.0.2, ...) stands for another host.
+    pub local_ip: std::net::IpAddr,
+    /// The user of the request URI (`-s`).
+    pub service: String,
+    /// Calls to make (`-m`), one at a time (`-l 1`).
+    pub calls: u32,
 }
 
 impl Default for SippOptions {
@@ -78,6 +85,9 @@ impl Default for SippOptions {
             server: false,
             port: None,
             timeout: Duration::from_secs(10),
+            local_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            service: "hasip".into(),
+            calls: 1,
         }
     }
 }
@@ -151,7 +161,12 @@ pub fn spawn(
                 "t1"
             },
         ])
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+        .args([
+            "-i",
+            &opts.local_ip.to_string(),
+            "-mi",
+            &opts.local_ip.to_string(),
+        ])
         .args([
             "-p",
             &port.to_string(),
@@ -160,7 +175,15 @@ pub fn spawn(
             "-cp",
             &ctrl.to_string(),
         ])
-        .args(["-s", "hasip", "-m", "1", "-l", "1", "-nostdin"])
+        .args([
+            "-s",
+            &opts.service,
+            "-m",
+            &opts.calls.to_string(),
+            "-l",
+            "1",
+            "-nostdin",
+        ])
         .args([
             "-timeout",
             &format!("{secs}s"),
@@ -196,7 +219,7 @@ pub fn spawn(
     if opts.server {
         // A server is ready when its SIP port is bound.
         let bound = crate::wait_for(Duration::from_secs(5), Duration::from_millis(10), || {
-            let free = std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+            let free = std::net::UdpSocket::bind((opts.local_ip, port)).is_ok();
             (!free).then_some(())
         });
         assert!(bound.is_some(), "sipp {name} did not bind port {port}");

@@ -1001,3 +1001,45 @@ fn events_reach_an_event_trigger_on_the_bus_in_order() {
         }
     }
 }
+
+#[test]
+fn templates_are_rendered_by_home_assistant_and_a_broken_one_is_spoken_as_written() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-template");
+    let ha = HomeAssistant::start(&dir);
+    let bob = Baresip::start(&dir, &BaresipOptions::direct("bob"));
+    let number = format!("sip:bob@{}", bob.sip);
+    let mut gw = gateway(&dir, &ha, direct("listen"), json!({}));
+    // ha-sip §7.5: the rendered text is spoken and reported; a template Home Assistant
+    // refuses is spoken as it was written, not replaced by an error sound.
+    for (n, (message, spoken)) in [
+        ("It is {{ 20 + 22 }} degrees", "It is 42 degrees"),
+        ("Broken {{ states( ", "Broken {{ states( "),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        gw.command(
+            &json!({"command": "dial", "number": number,
+                    "menu": {"message": message, "handle_as_template": true,
+                             "post_action": "hangup"}})
+            .to_string(),
+        );
+        bob.wait_event_n("CALL_CLOSED", n + 1, WAIT)
+            .unwrap_or_else(|| panic!("{message}: the call did not end:\n{}", gw.log_text()));
+        let done = gw
+            .wait_event_n("playback_done", n + 1, WAIT)
+            .unwrap_or_else(|| panic!("{message}: no playback_done:\n{}", gw.log_text()));
+        assert_eq!(done["message"], spoken, "{done}");
+    }
+    let log = gw.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("spoken as written") && l.contains("Broken")),
+        "the refused template is not logged:\n{log}"
+    );
+    assert!(
+        !log.contains("the error tone plays instead"),
+        "an error tone played:\n{log}"
+    );
+}

@@ -597,6 +597,8 @@ pub struct Engine {
     next_key: u64,
     outputs: VecDeque<Output>,
     drops: DropLog,
+    /// Calls refused by who-may-call, logged once per source per minute.
+    refusals: DropLog,
     /// Draws each media session's seed (SSRC, first sequence number and timestamp).
     rng: Rng,
     /// Mixed with the call's key into its SDP session id (`o=`), which is public.
@@ -660,7 +662,8 @@ impl Engine {
             by_ua: HashMap::new(),
             next_key: 0,
             outputs: VecDeque::new(),
-            drops: DropLog::default(),
+            drops: DropLog::drops(),
+            refusals: DropLog::refusals(),
             shutting_down: false,
             incoming_trees,
             standard_tree: Arc::new(MenuTree::standard()),
@@ -781,6 +784,12 @@ impl Engine {
         self.timeout_cache = None;
         self.ua.handle_connection_failed(now, transport, addr);
         self.pump(now);
+    }
+
+    /// True when a call or a pending transaction uses stream connection `id` (the shell
+    /// keeps an idle connection a peer opened while this holds).
+    pub fn connection_in_use(&self, id: hasip_sip::transport::ConnectionId) -> bool {
+        self.ua.connection_in_use(id)
     }
 
     /// The shell resolved a host the engine asked for: its address and, from an SRV
@@ -1123,6 +1132,8 @@ impl Engine {
             return;
         };
         c.answer_at = None;
+        // Picked up: the ring timeout is over (the ACK may take a moment).
+        c.ring_deadline = None;
         let Some(r) = c.ua else { return };
         let result = c.offer.as_ref().map(|o| sdp::answer(o, &local));
         match result {
@@ -1305,6 +1316,9 @@ impl Engine {
                 tracing::info!(%from.addr, transport = %from.transport, why, "request rejected");
             }
             UaEvent::Dropped { from, why } => self.drops.note(now, from, &why),
+            UaEvent::Refused { from, refusal } => {
+                self.refusals.note(now, from, &refusal.why);
+            }
         }
     }
 
@@ -1319,6 +1333,9 @@ impl Engine {
             .map_or(Duration::ZERO, |a| a.settle_time);
         c.phase = Phase::Settling;
         c.settle_at = Some(now + settle);
+        // Answered: the ring timeout no longer applies (it must not end a call that is
+        // answered within its settle time).
+        c.ring_deadline = None;
         self.call_timers(now, key);
     }
 

@@ -110,6 +110,9 @@ impl Engine {
             clock_rate: clock,
         });
         cfg.remote = n.remote;
+        // Strict RTP: media from the SDP's host, or (a phone behind NAT) from the host its
+        // SIP came from.
+        cfg.signalling_ip = c.ua.and_then(|r| self.ua.peer_of(r)).map(|p| p.addr.ip());
         cfg.direction = media_direction(n.direction);
         cfg.ptime = Duration::from_millis(u64::from(n.ptime.clamp(10, 60)));
         cfg.no_media_timeout = no_media;

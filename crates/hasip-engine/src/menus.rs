@@ -254,6 +254,19 @@ impl Engine {
             } => {
                 let key = self.find_from(from_call, &number)?;
                 let c = self.calls.get_mut(&key).ok_or_else(|| not_found(&number))?;
+                let answered = c.phase == Phase::Ringing
+                    && c.direction == Direction2::Incoming
+                    && c.media.is_some();
+                let acts = matches!(c.phase, Phase::Established | Phase::Settling)
+                    || answered
+                    || (c.direction == Direction2::Incoming && c.phase == Phase::Ringing);
+                if !acts {
+                    // ha-sip crashed here for outgoing calls (issue #81); we decline clearly,
+                    // and a refused command changes nothing.
+                    return Err(CommandError(format!(
+                        "call {number} is not an incoming call that is ringing"
+                    )));
+                }
                 if let Some(w) = webhook_to_call {
                     c.webhooks = w;
                 }
@@ -266,19 +279,10 @@ impl Engine {
                     self.drain_menu(now, key);
                     return Ok(());
                 }
-                let answered = c.phase == Phase::Ringing
-                    && c.direction == Direction2::Incoming
-                    && c.media.is_some();
                 if c.phase == Phase::Settling || answered {
                     // Already answered: the (replaced) menu is entered when the settle
                     // time ends, as for any answered call (ha-sip crashed here, spec §3.4.4).
                     return Ok(());
-                }
-                if c.direction != Direction2::Incoming || c.phase != Phase::Ringing {
-                    // ha-sip crashed here for outgoing calls (issue #81); we decline clearly.
-                    return Err(CommandError(format!(
-                        "call {number} is not an incoming call that is ringing"
-                    )));
                 }
                 c.answer_at = Some(now);
                 if c.rtp.is_none() && !self.rtp_requested(key) {

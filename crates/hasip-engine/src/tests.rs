@@ -36,6 +36,7 @@ fn account(mode: AnswerMode, settle_ms: u64) -> Account {
             credentials: Credentials::default(),
             expires: 300,
             keepalive: None,
+            allow_calls_from: None,
         },
         answer_mode: mode,
         settle_time: Duration::from_millis(settle_ms),
@@ -890,4 +891,78 @@ fn calls_send_in_phases_spread_over_the_tick_each_on_a_steady_20_ms_grid() {
         vec![(0, 2), (5_000, 2), (10_000, 2), (15_000, 2)],
         "{sends:?}"
     );
+}
+
+#[test]
+fn a_dial_answered_just_before_its_ring_timeout_is_not_ended_by_it_during_settle() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 1_000)]);
+    h.e.handle_command(
+        h.now,
+        Command::Dial {
+            number: "sip:bob@127.0.0.1:5070".into(),
+            ring_timeout: Some(Duration::from_secs(5)),
+            sip_account: None,
+            webhook_to_call: BTreeMap::new(),
+            menu: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+    let inv = h.sent.pop().unwrap();
+    h.names();
+    h.recv(&answer_to(&inv, 180, "b1", ""));
+    h.at(4_500);
+    h.recv(&answer_to(&inv, 200, "b1", SDP));
+    assert_eq!(h.lines(), vec!["ACK"]);
+    // The ring timeout (5 s) falls inside the settle time (4.5 s + 1 s): it is over.
+    h.at(5_200);
+    assert!(h.names().is_empty());
+    assert!(h.lines().is_empty(), "nothing sent: no BYE");
+    h.at(5_500);
+    assert_eq!(h.names(), vec!["call_established"]);
+}
+
+#[test]
+fn a_refused_answer_changes_nothing() {
+    let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);
+    h.e.handle_command(
+        h.now,
+        Command::Dial {
+            number: "sip:bob@127.0.0.1:5070".into(),
+            ring_timeout: None,
+            sip_account: None,
+            webhook_to_call: BTreeMap::from([("call_disconnected".into(), "mine".into())]),
+            menu: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+    let inv = h.sent.pop().unwrap();
+    h.names();
+    h.recv(&answer_to(&inv, 180, "b1", ""));
+    // An outgoing call that is still ringing cannot be answered: refused as a whole.
+    let err =
+        h.e.handle_command(
+            h.now,
+            Command::Answer {
+                number: "bob".into(),
+                webhook_to_call: Some(BTreeMap::from([(
+                    "call_disconnected".into(),
+                    "theirs".into(),
+                )])),
+                menu: None,
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.0.contains("not an incoming call that is ringing"),
+        "{err:?}"
+    );
+    h.recv(&answer_to(&inv, 486, "b1", ""));
+    let ev: Vec<Event> = h.events.drain(..).collect();
+    let gone = ev
+        .iter()
+        .find(|e| e.kind.name() == "call_disconnected")
+        .expect("call_disconnected");
+    assert_eq!(gone.call_webhook.as_deref(), Some("mine"));
 }

@@ -43,6 +43,6 @@ pub mod tone;
 pub use codec::{AudioCodec, Codec, CodecError};
 pub use dtmf::{Digit, DtmfError, DtmfMethod, DtmfSource, DtmfTiming};
 pub use session::{
-    Direction, Event, Idle, MediaConfig, MediaError, MediaSession, MediaStats, PacketKind,
-    PlaybackEnd, PlaybackId, TICK, TapFrame, TelephoneEvent, Timer, Transmit,
+    Direction, Event, Idle, LEARNING, MediaConfig, MediaError, MediaSession, MediaStats,
+    PacketKind, PlaybackEnd, PlaybackId, TICK, TapFrame, TelephoneEvent, Timer, Transmit,
 };

@@ -30,7 +30,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,8 +52,12 @@ pub const TICK: Duration = Duration::from_millis(20);
 /// The most packets one tick produces to catch up after a late tick; beyond this the
 /// stream skips ahead instead of bursting.
 pub const MAX_CATCH_UP: u64 = 5;
-/// Packets in a row from a new address (same SSRC) before RTP re-latches to it.
+/// Packets in a row (one SSRC, consecutive sequence numbers) from another port of an
+/// allowed host before RTP latches to it.
 const RELATCH_PACKETS: u32 = 4;
+/// How long after the session starts (or a re-INVITE moves it) RTP may latch to another
+/// port than the SDP's: a NAT's mapping shows in the first packets, not later.
+pub const LEARNING: Duration = Duration::from_secs(5);
 /// Static payload type of comfort noise (RFC 3389): accepted and ignored.
 const PT_CN: u8 = 13;
 /// Packets kept for [`MediaSession::poll_transmit`] if the caller does not drain them.
@@ -129,8 +133,14 @@ pub struct MediaConfig {
     pub remote_rtcp: Option<SocketAddr>,
     /// RTP and RTCP share one port (RFC 5761).
     pub rtcp_mux: bool,
-    /// Send to where the remote's packets come from (symmetric RTP, RFC 4961).
+    /// Send to where the remote's packets come from (symmetric RTP, RFC 4961), once they
+    /// come from the SDP's address, or from another port of the SDP's host or of
+    /// `signalling_ip` with consecutive sequence numbers within [`LEARNING`].
     pub symmetric_rtp: bool,
+    /// The address the call's SIP came from. Behind NAT, a phone's SDP names its private
+    /// address while its packets come from the NAT's, which is where its SIP came from:
+    /// media is taken from this host as well as from the SDP's, never from a third.
+    pub signalling_ip: Option<IpAddr>,
     /// Our direction.
     pub direction: Direction,
     /// Packet time (10–60 ms in steps of 10; Opus: 10, 20, 40 or 60).
@@ -173,6 +183,7 @@ impl MediaConfig {
             remote_rtcp: None,
             rtcp_mux: false,
             symmetric_rtp: true,
+            signalling_ip: None,
             direction: Direction::SendRecv,
             ptime: Duration::from_millis(20),
             idle: Idle::Silence,
@@ -367,6 +378,9 @@ struct Playback {
 struct Candidate {
     addr: SocketAddr,
     ssrc: u32,
+    /// The sequence number of its last packet.
+    seq: u16,
+    /// Its packets in a row with consecutive sequence numbers.
     count: u32,
 }
 
@@ -415,6 +429,8 @@ pub struct MediaSession {
     remote_rtcp: Option<SocketAddr>,
     latched: Option<SocketAddr>,
     candidate: Option<Candidate>,
+    /// Until when RTP may latch to another port than the SDP's (see [`LEARNING`]).
+    learn_until: Instant,
     remote_ssrc: Option<u32>,
     rx_stats: ReceiveStats,
     rx_pcm: Vec<i16>,
@@ -536,6 +552,7 @@ impl MediaSession {
             remote_rtp: config.remote,
             remote_rtcp,
             latched: None,
+            learn_until: now + LEARNING,
             candidate: None,
             remote_ssrc: None,
             rx_stats: ReceiveStats::default(),
@@ -641,7 +658,7 @@ impl MediaSession {
             self.stats.unknown_payload_type += 1;
             return;
         }
-        if !self.accept_source(from, p.ssrc) {
+        if !self.accept_source(now, from, p.ssrc, p.sequence) {
             self.stats.foreign_source += 1;
             return;
         }
@@ -683,6 +700,11 @@ impl MediaSession {
     /// Takes one datagram from the RTCP socket.
     pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         let now = self.clamp(now);
+        if !self.host_allowed(from.ip()) {
+            // Reports from a third host would skew the statistics or redirect ours.
+            self.stats.foreign_source += 1;
+            return;
+        }
         let mut any = false;
         for packet in rtcp::parse_compound(data) {
             let Ok(packet) = packet else {
@@ -898,6 +920,7 @@ impl MediaSession {
         self.remote_rtp = remote;
         self.latched = None;
         self.candidate = None;
+        self.learn_until = now + LEARNING;
         self.remote_rtcp = self
             .config
             .remote_rtcp
@@ -1034,42 +1057,63 @@ impl MediaSession {
         (secs << 32) | frac
     }
 
-    fn accept_source(&mut self, from: SocketAddr, ssrc: u32) -> bool {
+    /// True for a host media may come from: the SDP's, or the one the call's SIP came from.
+    fn host_allowed(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.config
+            .remote
+            .is_some_and(|r| r.ip().to_canonical() == ip)
+            || self
+                .config
+                .signalling_ip
+                .is_some_and(|s| s.to_canonical() == ip)
+            || self.latched.is_some_and(|l| l.ip() == ip)
+    }
+
+    /// Strict RTP: whether a packet from `from` is the call's media. Only the SDP's address,
+    /// or another port of an allowed host that sent [`RELATCH_PACKETS`] packets of one SSRC
+    /// with consecutive sequence numbers within [`LEARNING`] (a NAT's mapping), is taken;
+    /// never a third host, never a new port later in the call (a re-INVITE starts over).
+    fn accept_source(&mut self, now: Instant, from: SocketAddr, ssrc: u32, seq: u16) -> bool {
+        if self.latched == Some(from) {
+            self.candidate = None;
+            return true;
+        }
+        if !self.host_allowed(from.ip()) {
+            return false;
+        }
         if !self.config.symmetric_rtp {
             return true;
         }
-        match self.latched {
-            None => {
-                self.latch(from);
-                true
+        if self.latched.is_none() && self.config.remote == Some(from) {
+            self.latch(from);
+            return true;
+        }
+        if now > self.learn_until {
+            return false;
+        }
+        let count = match &mut self.candidate {
+            Some(c) if c.addr == from && c.ssrc == ssrc && seq == c.seq.wrapping_add(1) => {
+                c.seq = seq;
+                c.count += 1;
+                c.count
             }
-            Some(addr) if addr == from => {
-                self.candidate = None;
-                true
+            _ => {
+                self.candidate = Some(Candidate {
+                    addr: from,
+                    ssrc,
+                    seq,
+                    count: 1,
+                });
+                1
             }
-            Some(_) => {
-                let count = match &mut self.candidate {
-                    Some(c) if c.addr == from && c.ssrc == ssrc => {
-                        c.count += 1;
-                        c.count
-                    }
-                    _ => {
-                        self.candidate = Some(Candidate {
-                            addr: from,
-                            ssrc,
-                            count: 1,
-                        });
-                        1
-                    }
-                };
-                if count >= RELATCH_PACKETS {
-                    self.candidate = None;
-                    self.latch(from);
-                    true
-                } else {
-                    false
-                }
-            }
+        };
+        if count >= RELATCH_PACKETS {
+            self.candidate = None;
+            self.latch(from);
+            true
+        } else {
+            false
         }
     }
 

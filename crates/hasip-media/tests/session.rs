@@ -193,49 +193,97 @@ fn stop_playback_reports_every_item_stopped() {
 }
 
 #[test]
-fn rfc4961_symmetric_rtp_latches_to_the_real_source() {
-    let mut h = Harness::new(config());
+fn rfc4961_symmetric_rtp_latches_to_the_nat_port_of_the_signalling_host() {
+    // The phone's SDP names its private address; its packets come from its NAT, which is
+    // where its SIP came from, on another port.
+    let mut cfg = config();
     let nat: SocketAddr = "198.51.100.7:31000".parse().unwrap();
-    h.session
-        .handle_rtp(h.at(5), nat, &pcmu_packet(1, 0, 0xAA, &[0; 160]));
+    cfg.signalling_ip = Some(nat.ip());
+    let mut h = Harness::new(cfg);
+    // Three packets in a row are not enough, and a gap in the sequence starts over.
+    for (k, seq) in [1u16, 2, 3, 5].into_iter().enumerate() {
+        h.session.handle_rtp(
+            h.at(5 + k as u64),
+            nat,
+            &pcmu_packet(seq, 160 * u32::from(seq), 0xAA, &[0; 160]),
+        );
+    }
+    assert_eq!(h.session.remote(), Some(remote()));
+    for seq in 6..=8u16 {
+        h.session.handle_rtp(
+            h.at(10 + u64::from(seq)),
+            nat,
+            &pcmu_packet(seq, 160 * u32::from(seq), 0xAA, &[0; 160]),
+        );
+    }
     h.ticks(1, 1);
     assert_eq!(h.take_events(), [Event::RemoteLatched { addr: nat }]);
     assert_eq!(h.sent.last().unwrap().to, nat);
     assert_eq!(h.session.remote(), Some(nat));
-    // Someone else sends three packets: dropped, no switch.
+}
+
+#[test]
+fn strict_rtp_never_takes_a_third_host_before_or_during_the_call() {
+    let mut h = Harness::new(config());
     let attacker: SocketAddr = "203.0.113.9:5000".parse().unwrap();
-    for k in 0..3 {
+    // Before the phone's first packet, a burst of consecutive packets with DTMF-like
+    // audio from a stranger: dropped, no latch.
+    for k in 0..20u16 {
         h.session.handle_rtp(
-            h.at(30 + k),
+            h.at(1 + u64::from(k)),
             attacker,
-            &pcmu_packet(100 + k as u16, 0, 0xBB, &[0; 160]),
+            &pcmu_packet(100 + k, 160 * u32::from(k), 0xBB, &[0x10; 160]),
         );
     }
-    assert_eq!(h.session.stats().foreign_source, 3);
-    assert_eq!(h.session.remote(), Some(nat));
-    // The real source keeps sending, which resets the count.
+    assert_eq!(h.session.stats().foreign_source, 20);
+    assert_eq!(h.session.stats().packets_received, 0);
+    // The phone, from its SDP address: latched at once.
     h.session
-        .handle_rtp(h.at(40), nat, &pcmu_packet(2, 160, 0xAA, &[0; 160]));
-    for k in 0..3 {
+        .handle_rtp(h.at(30), remote(), &pcmu_packet(1, 0, 0xAA, &[0; 160]));
+    assert_eq!(h.session.stats().packets_received, 1);
+    // Mid-call, the stranger keeps spraying between the phone's packets: never taken.
+    for k in 0..50u16 {
         h.session.handle_rtp(
-            h.at(41 + k),
+            h.at(40 + u64::from(k)),
             attacker,
-            &pcmu_packet(200 + k as u16, 0, 0xBB, &[0; 160]),
+            &pcmu_packet(200 + k, 160 * u32::from(k), 0xBB, &[0x10; 160]),
         );
+        if k % 10 == 0 {
+            h.session.handle_rtp(
+                h.at(40 + u64::from(k)),
+                remote(),
+                &pcmu_packet(2 + k / 10, 160 * u32::from(2 + k / 10), 0xAA, &[0; 160]),
+            );
+        }
     }
-    assert_eq!(h.session.remote(), Some(nat));
-    // A source that moved (NAT rebinding) and sends four in a row is followed.
-    let moved: SocketAddr = "198.51.100.7:31002".parse().unwrap();
-    for k in 0..4u16 {
+    h.ticks(1, 1);
+    assert!(
+        h.sent.iter().all(|p| p.to.ip() != attacker.ip()),
+        "sent to the attacker"
+    );
+    assert_eq!(h.session.remote(), Some(remote()));
+    assert_eq!(h.session.stats().packets_received, 6);
+    // Its RTCP is ignored too.
+    h.session
+        .handle_rtcp(h.at(100), attacker, &[0x80, 201, 0, 1, 0, 0, 0, 1]);
+    assert_eq!(h.session.stats().foreign_source, 71);
+}
+
+#[test]
+fn a_new_port_of_the_phone_is_learned_only_in_the_first_moments() {
+    let mut h = Harness::new(config());
+    let moved: SocketAddr = "192.0.2.10:4100".parse().unwrap();
+    // After the learning window, the SDP host's other port is not followed...
+    let late = hasip_media::LEARNING.as_millis() as u64 + 100;
+    for k in 0..8u16 {
         h.session.handle_rtp(
-            h.at(60 + u64::from(k)),
+            h.at(late + u64::from(k)),
             moved,
-            &pcmu_packet(3 + k, 320, 0xAA, &[0; 160]),
+            &pcmu_packet(1 + k, 160 * u32::from(k), 0xAA, &[0; 160]),
         );
     }
-    assert_eq!(h.session.remote(), Some(moved));
-    h.drain();
-    assert_eq!(h.take_events(), [Event::RemoteLatched { addr: moved }]);
+    assert_eq!(h.session.remote(), Some(remote()));
+    assert_eq!(h.session.stats().packets_received, 0);
 }
 
 #[test]

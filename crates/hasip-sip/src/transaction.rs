@@ -421,6 +421,16 @@ impl Transactions {
         None
     }
 
+    /// True when a transaction sends over stream connection `id`.
+    pub fn uses_connection(&self, id: crate::transport::ConnectionId) -> bool {
+        self.txs.values().any(|t| t.peer.connection == Some(id))
+    }
+
+    /// True when `request` belongs to a server transaction we have (a retransmission).
+    pub fn knows_request(&self, request: &Message) -> bool {
+        server_key(request).is_some_and(|key| self.by_server_key.contains_key(&key))
+    }
+
     /// Handles a request from the network, creating a server transaction for a new one.
     pub fn handle_request(&mut self, now: Instant, from: Peer, request: &Message) -> Incoming {
         let Some(key) = server_key(request) else {

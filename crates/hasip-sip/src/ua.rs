@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::admission::{self, Refusal};
 use crate::dialog::Dialog;
 use crate::digest::{Challenge, RequestParts, authorization};
 use crate::message::build::{Builder, response_to};
@@ -76,6 +77,10 @@ pub struct AccountConfig {
     /// on UDP, a CRLF CRLF ping on TCP and TLS (RFC 5626 §4.4.1), so NAT bindings and
     /// stream connections stay open. `None`: none.
     pub keepalive: Option<Duration>,
+    /// `--allow-calls-from`: networks this account takes INVITEs from. For an account that
+    /// registers, in addition to its registrar's and proxy's addresses; for a direct-call
+    /// account, instead of the default private and loopback networks (`None`).
+    pub allow_calls_from: Option<Vec<ipnet::IpNet>>,
 }
 
 /// Static settings.
@@ -247,6 +252,14 @@ pub enum UaEvent {
         /// The response sent.
         why: String,
     },
+    /// An INVITE from outside a dialog was refused (403: the source may not call; 404: no
+    /// such user): answered, statelessly. For the log, rate-limited by the caller.
+    Refused {
+        /// Its source.
+        from: Peer,
+        /// The answer and why.
+        refusal: Refusal,
+    },
     /// Input was dropped unanswered (for the log, rate-limited by the caller).
     Dropped {
         /// Its source.
@@ -359,6 +372,8 @@ enum Owner {
 #[derive(Debug)]
 struct Account {
     cfg: AccountConfig,
+    /// The user part of `id_uri`, if it has one.
+    user: Option<String>,
     /// REGISTER keeps one Call-ID and From tag per binding (RFC 3261 §10.2.4).
     call_id: String,
     from_tag: String,
@@ -408,6 +423,13 @@ pub struct UserAgent {
     allow: String,
 }
 
+/// True for a request inside a dialog (its To carries a tag).
+fn in_dialog(req: &Message) -> bool {
+    req.to()
+        .and_then(Result::ok)
+        .is_some_and(|t| t.tag().is_some())
+}
+
 fn parse_uri_host(uri: &str) -> Option<(Transport, String, Option<u16>)> {
     // A bare `sip:host;transport=tls` is a URI with its parameters (as ha-sip's
     // `registrar_uri` and `--proxy` are written); read as a name-addr, `;transport=` would
@@ -447,6 +469,10 @@ impl UserAgent {
             .accounts
             .iter()
             .map(|a| Account {
+                user: Uri::parse(&a.id_uri)
+                    .ok()
+                    .and_then(|u| u.user().map(|x| x.into_owned()))
+                    .filter(|u| !u.is_empty()),
                 cfg: a.clone(),
                 call_id: format!("{}@hasip", rng.hex(16)),
                 from_tag: rng.tag(),
@@ -824,6 +850,14 @@ impl UserAgent {
             return;
         }
         let Some(method) = method else { return };
+        if method == Method::Invite && !self.tx.knows_request(&req) && !in_dialog(&req) {
+            // A new call: who may make it is decided before any state is kept for it, so
+            // a flood of strangers' INVITEs costs one stateless answer each.
+            if let Err(refusal) = self.admit(from, &req) {
+                self.refuse(from, &req, refusal);
+                return;
+            }
+        }
         let incoming = self.tx.handle_request(now, from, &req);
         match incoming {
             Incoming::Retransmission | Incoming::AckAbsorbed => {}
@@ -859,29 +893,105 @@ impl UserAgent {
         self.by_dialog.get(&(call_id, tag)).copied()
     }
 
-    fn account_for(&self, req: &Message) -> Option<AccountId> {
-        let ruri = req.request_uri()?.ok()?;
-        let user = ruri.user().map(|u| u.into_owned());
+    /// The account a new call from `from` is for, or why it is refused (see
+    /// [`crate::admission`]): among the accounts that take calls from the source, the one
+    /// whose user the request URI (then the To) names; else an account that registers
+    /// (providers put the dialled number in the request URI); else, for direct-call
+    /// accounts, one with an empty user in the request, and 404 for any other user.
+    fn admit(&self, from: Peer, req: &Message) -> Result<Option<AccountId>, Refusal> {
+        let ip = from.addr.ip();
+        if self.accounts.is_empty() {
+            // No account configured: direct calls, from the private networks only.
+            return if admission::in_networks(&admission::private_networks(), ip) {
+                Ok(None)
+            } else {
+                Err(Refusal::forbidden(ip))
+            };
+        }
+        let trusting: Vec<usize> = (0..self.accounts.len())
+            .filter(|&i| self.takes_calls_from(i, ip))
+            .collect();
+        if trusting.is_empty() {
+            return Err(Refusal::forbidden(ip));
+        }
+        let ruri_user = req
+            .request_uri()
+            .and_then(Result::ok)
+            .and_then(|u| u.user().map(|u| u.into_owned()))
+            .unwrap_or_default();
         let to_user = req
             .to()
             .and_then(Result::ok)
-            .and_then(|t| t.uri.user().map(|u| u.into_owned()));
-        let by_user = |u: &Option<String>| {
-            self.accounts.iter().position(|a| {
-                let id_user = Uri::parse(&a.cfg.id_uri)
-                    .ok()
-                    .and_then(|i| i.user().map(|x| x.into_owned()));
-                id_user.is_some() && *u == id_user
+            .and_then(|t| t.uri.user().map(|u| u.into_owned()))
+            .unwrap_or_default();
+        let by_user = |u: &str, registering_only: bool| {
+            trusting.iter().copied().find(|&i| {
+                !u.is_empty()
+                    && self.accounts[i].user.as_deref() == Some(u)
+                    && (!registering_only || self.accounts[i].cfg.registrar.is_some())
             })
         };
-        by_user(&user)
-            .or_else(|| by_user(&to_user))
-            .or(if self.accounts.is_empty() {
-                None
-            } else {
-                Some(0)
+        // The To names the user only for a provider's calls (a direct caller's To is
+        // whatever it typed).
+        if let Some(i) = by_user(&ruri_user, false).or_else(|| by_user(&to_user, true)) {
+            return Ok(Some(AccountId(i)));
+        }
+        if let Some(&i) = trusting
+            .iter()
+            .find(|&&i| self.accounts[i].cfg.registrar.is_some())
+        {
+            return Ok(Some(AccountId(i)));
+        }
+        // Only direct-call accounts: their own user, or none (some intercoms send none),
+        // or an account with no user of its own.
+        if let Some(&i) = trusting.iter().find(|&&i| self.accounts[i].user.is_none()) {
+            return Ok(Some(AccountId(i)));
+        }
+        if ruri_user.is_empty() {
+            return Ok(Some(AccountId(trusting[0])));
+        }
+        Err(Refusal::no_user(&ruri_user))
+    }
+
+    /// True when account `i` takes calls from `ip`: its registrar's or proxy's address (as
+    /// resolved) or its `--allow-calls-from` networks; a direct-call account, its networks
+    /// or the private ones.
+    fn takes_calls_from(&self, i: usize, ip: IpAddr) -> bool {
+        let a = &self.accounts[i];
+        if a.cfg.registrar.is_none() {
+            return match &a.cfg.allow_calls_from {
+                Some(nets) => admission::in_networks(nets, ip),
+                None => admission::in_networks(&admission::private_networks(), ip),
+            };
+        }
+        let ip = ip.to_canonical();
+        let signalling = [a.cfg.registrar.as_deref(), a.cfg.proxy.as_deref()];
+        signalling.into_iter().flatten().any(|uri| {
+            parse_uri_host(uri).is_some_and(|(_, host, _)| match host.parse::<IpAddr>() {
+                Ok(lit) => lit.to_canonical() == ip,
+                Err(_) => self
+                    .resolved
+                    .get(&host)
+                    .is_some_and(|(r, _)| r.to_canonical() == ip),
             })
-            .map(AccountId)
+        }) || a
+            .cfg
+            .allow_calls_from
+            .as_deref()
+            .is_some_and(|nets| admission::in_networks(nets, ip))
+    }
+
+    /// Answers a refused INVITE statelessly (no transaction, so nothing is kept).
+    fn refuse(&mut self, from: Peer, req: &Message, refusal: Refusal) {
+        let mut b = response_to(req, refusal.code, refusal.reason, Some(&self.rng.tag()));
+        b.header(HeaderName::Server, &self.cfg.user_agent);
+        let payload = b.finish();
+        let to = match req.top_via() {
+            Some(Ok(v)) => response_destination(from, &v),
+            _ => from,
+        };
+        self.transmits.push_back(Transmit { to, payload });
+        self.events.push_back(UaEvent::Refused { from, refusal });
     }
 
     fn handle_invite(&mut self, now: Instant, from: Peer, tx: TransactionId, req: Message) {
@@ -905,9 +1015,14 @@ impl UserAgent {
             );
             return;
         }
+        let Ok(account) = self.admit(from, &req) else {
+            // Admitted when it arrived; a registrar whose address changed since is refused
+            // with the next INVITE.
+            self.reply(now, tx, &req, (403, "Forbidden"), None, &[]);
+            return;
+        };
         let id = self.new_call_ref();
         let local_tag = self.rng.tag();
-        let account = self.account_for(&req);
         let dialog = Dialog::from_uas(&req, &local_tag, (self.rng.next_u64() % 10_000) as u32 + 1);
         self.by_invite_tx.insert(tx, id);
         if let Some(d) = &dialog {
@@ -1902,6 +2017,17 @@ impl UserAgent {
         {
             self.by_dialog.remove(&(d.call_id, d.local_tag));
         }
+    }
+
+    /// True when a call or a pending transaction uses stream connection `id`.
+    pub fn connection_in_use(&self, id: crate::transport::ConnectionId) -> bool {
+        self.calls.values().any(|c| c.peer.connection == Some(id)) || self.tx.uses_connection(id)
+    }
+
+    /// Where the call's SIP goes to and comes from: the caller's address for an incoming
+    /// call, the first hop (proxy, registrar or callee) for an outgoing one.
+    pub fn peer_of(&self, call: CallRef) -> Option<Peer> {
+        self.calls.get(&call).map(|c| c.peer)
     }
 
     /// Number of calls the agent tracks.

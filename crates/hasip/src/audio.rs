@@ -260,10 +260,18 @@ async fn speak(
     rate: u32,
 ) -> Result<Audio, String> {
     let text = if template {
-        ha.client
-            .render_template(&message)
-            .await
-            .map_err(|e| format!("play_message: template: {e}"))?
+        // As ha-sip: a template Home Assistant cannot render is spoken as written.
+        match ha.client.render_template(&message).await {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(
+                    template = message,
+                    "play_message: the template could not be rendered, so it is spoken as \
+                     written: {e}"
+                );
+                message
+            }
+        }
     } else {
         message
     };

@@ -158,6 +158,13 @@ pub struct AccountFlags {
     /// `--register-expires SECONDS` (ha-sip-rs addition; 300 as in ha-sip): the lifetime
     /// asked for in REGISTER. Some providers and NAT routers need other values.
     pub register_expires: u32,
+    /// `--allow-calls-from NETWORKS` (ha-sip-rs addition): where the account takes calls
+    /// from, besides its registrar and proxy (a direct-call account: instead of the private
+    /// and loopback networks). `any` takes them from everywhere.
+    pub allow_calls_from: Option<Vec<hasip_sip::admission::IpNet>>,
+    /// The flags given that have no effect here (`--ice`, the NAT switches, `--turn-*`),
+    /// as written, for one warning at start-up.
+    pub ignored: Vec<&'static str>,
 }
 
 impl Default for AccountFlags {
@@ -178,6 +185,8 @@ impl Default for AccountFlags {
             extract_headers: Vec::new(),
             keepalive_secs: 15,
             register_expires: 300,
+            allow_calls_from: None,
+            ignored: Vec::new(),
         }
     }
 }
@@ -215,6 +224,7 @@ const ACCOUNT: &[(&str, Kind)] = &[
     ("extract-headers", Kind::Text),
     ("keepalive", Kind::Text),
     ("register-expires", Kind::Text),
+    ("allow-calls-from", Kind::Text),
 ];
 
 /// A parsed value.
@@ -384,6 +394,20 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
     Ok(g)
 }
 
+/// Account flags ha-sip has that change nothing here (docs/compatibility.md says why):
+/// accepted, so that copied options keep working, and named in a warning at start-up.
+pub const IGNORED_ACCOUNT_FLAGS: &[&str] = &[
+    "ice",
+    "use-contact-rewrite",
+    "use-via-rewrite",
+    "use-sdp-nat-rewrite",
+    "use-sip-outbound",
+    "turn-server",
+    "turn-connection-type",
+    "turn-user",
+    "turn-password",
+];
+
 /// Parses an account's `options`; `field` names it in errors (`sip_2.options`).
 ///
 /// # Errors
@@ -391,8 +415,17 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
 pub fn parse_account(field: &str, text: &str) -> Result<AccountFlags, FlagError> {
     let mut a = AccountFlags::default();
     for (name, v) in parse_flags(field, text, ACCOUNT)? {
+        if IGNORED_ACCOUNT_FLAGS.contains(&name) && !a.ignored.contains(&name) {
+            a.ignored.push(name);
+        }
         match name {
             "proxy" => a.proxy = Some(as_text(v)),
+            "allow-calls-from" => {
+                let text = as_text(v);
+                let nets = hasip_sip::admission::parse_networks(&text)
+                    .map_err(|e| FlagError(format!("{field}: --allow-calls-from: {e}")))?;
+                a.allow_calls_from.get_or_insert_with(Vec::new).extend(nets);
+            }
             "ice" => a.ice = as_bool(&v),
             "use-stun-for-sip" => a.use_stun_for_sip = as_bool(&v),
             "use-stun-for-media" => a.use_stun_for_media = as_bool(&v),
@@ -447,6 +480,22 @@ pub fn parse_account(field: &str, text: &str) -> Result<AccountFlags, FlagError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_without_effect_are_listed_once_for_the_start_up_warning() {
+        let a = parse_account(
+            "sip.options",
+            "--ice on --use-sdp-nat-rewrite disabled --proxy sip:p --ice off --turn-user u",
+        )
+        .unwrap();
+        assert_eq!(a.ignored, vec!["ice", "use-sdp-nat-rewrite", "turn-user"]);
+        assert!(
+            parse_account("sip.options", "--proxy sip:p --keepalive 5")
+                .unwrap()
+                .ignored
+                .is_empty()
+        );
+    }
 
     #[test]
     fn keepalive_flag_takes_seconds_and_zero_turns_it_off() {

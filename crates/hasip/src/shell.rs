@@ -281,6 +281,7 @@ fn engine_config(
                 expires: flags.register_expires,
                 keepalive: (flags.keepalive_secs > 0)
                     .then(|| Duration::from_secs(u64::from(flags.keepalive_secs))),
+                allow_calls_from: flags.allow_calls_from.clone(),
             },
             answer_mode: match a.answer_mode {
                 config::AnswerMode::Listen => AnswerMode::Listen,
@@ -309,6 +310,12 @@ fn engine_config(
     }
 }
 
+/// At most this many connections opened by peers at once (each costs a descriptor and
+/// about 6 KiB); more are closed as they are accepted.
+const MAX_ACCEPTED: usize = 500;
+/// At most this many of them from one address.
+const MAX_ACCEPTED_PER_SOURCE: u32 = 32;
+
 /// A host and what it resolved to: its address and, from an SRV record, its port.
 type Resolved = (String, Option<(IpAddr, Option<u16>)>);
 
@@ -326,6 +333,13 @@ struct Io {
     /// `--tls-verify-server`.
     tls_verify: bool,
     next_conn: u64,
+    /// The source of each connection a peer opened to us, and how many each source has:
+    /// bounded by [`MAX_ACCEPTED`] and [`MAX_ACCEPTED_PER_SOURCE`].
+    /// (source, has sent a whole message)
+    accepted: HashMap<ConnectionId, (IpAddr, bool)>,
+    per_source: HashMap<IpAddr, u32>,
+    /// Connections refused for a cap since the last warning (one warning a minute).
+    refused_conns: (u64, Option<Instant>),
     conn_tx: mpsc::Sender<ConnEvent>,
     rtp: HashMap<CallKey, RtpSocket>,
     rtp_tx: mpsc::Sender<RtpIn>,
@@ -411,13 +425,52 @@ impl Io {
         self.publish_state(&hasip_bus::command_error_json(source, error));
     }
 
-    /// Serves a connection a peer opened to one of our listeners (TLS when `tls` is given).
+    /// Serves a connection a peer opened to one of our listeners (TLS when `tls` is given),
+    /// unless that would pass a cap: then it is closed at once (`None`).
     fn add_conn(
         &mut self,
         stream: TcpStream,
         from: SocketAddr,
         tls: Option<&tokio_rustls::TlsAcceptor>,
-    ) -> ConnectionId {
+    ) -> Option<ConnectionId> {
+        let source = from.ip().to_canonical();
+        let from_source = self.per_source.get(&source).copied().unwrap_or(0);
+        if self.accepted.len() >= MAX_ACCEPTED && from_source < MAX_ACCEPTED_PER_SOURCE {
+            // Full: the oldest connection that has not sent a whole message yet makes room
+            // (silent and half-sent connections are what a flood leaves), so a peer that
+            // means to talk still gets in.
+            let oldest_silent = self
+                .accepted
+                .iter()
+                .filter(|(_, (_, spoke))| !spoke)
+                .map(|(id, _)| *id)
+                .min();
+            if let Some(id) = oldest_silent {
+                tracing::debug!(conn = id.0, "silent connection closed to make room");
+                self.remove_conn(id);
+            }
+        }
+        if self.accepted.len() >= MAX_ACCEPTED || from_source >= MAX_ACCEPTED_PER_SOURCE {
+            drop(stream);
+            self.refused_conns.0 += 1;
+            let now = Instant::now();
+            if self
+                .refused_conns
+                .1
+                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(60))
+            {
+                tracing::warn!(
+                    %from,
+                    open = self.accepted.len(),
+                    from_source,
+                    refused = self.refused_conns.0,
+                    "connection refused: at most {MAX_ACCEPTED} connections from peers, \
+                     {MAX_ACCEPTED_PER_SOURCE} from one address"
+                );
+                self.refused_conns = (0, Some(now));
+            }
+            return None;
+        }
         self.next_conn += 1;
         let id = ConnectionId(self.next_conn);
         let _ = stream.set_nodelay(true);
@@ -431,7 +484,9 @@ impl Io {
         };
         self.conns.insert(id, (transport, conn));
         self.by_addr.insert((transport, from), id);
-        id
+        self.accepted.insert(id, (source, false));
+        *self.per_source.entry(source).or_default() += 1;
+        Some(id)
     }
 
     fn remove_conn(&mut self, id: ConnectionId) {
@@ -439,6 +494,14 @@ impl Io {
             c.close();
         }
         self.by_addr.retain(|_, v| *v != id);
+        if let Some((source, _)) = self.accepted.remove(&id)
+            && let Some(n) = self.per_source.get_mut(&source)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_source.remove(&source);
+            }
+        }
     }
 
     /// Sends over the stream connection `t` names, or the one to its address, or a new one.
@@ -529,10 +592,14 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     });
     let adv = advertised_ip(g.bind_address, towards);
     for (number, _, f, _) in &checked.accounts {
-        if f.turn_server.is_some() {
+        if !f.ignored.is_empty() {
+            let flags: Vec<String> = f.ignored.iter().map(|n| format!("--{n}")).collect();
             tracing::warn!(
                 account = number,
-                "--turn-server is not supported yet and is ignored (STUN is)"
+                "options {} are accepted for ha-sip compatibility and have no effect (no \
+                 ICE or TURN; Contact and Via always follow the registrar's received/rport; \
+                 see docs/compatibility.md)",
+                flags.join(" ")
             );
         }
     }
@@ -593,6 +660,9 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
         udp,
         bind_ip: g.bind_address,
         conns: HashMap::new(),
+        accepted: HashMap::new(),
+        per_source: HashMap::new(),
+        refused_conns: (0, None),
         by_addr: HashMap::new(),
         names: HashMap::new(),
         tls: None,
@@ -675,26 +745,37 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             },
             r = accept_tcp(tls_listener.as_ref().map(|(l, _)| l)) => match r {
                 Ok((stream, from)) => {
-                    let id = io.add_conn(stream, from, tls_listener.as_ref().map(|(_, a)| a));
-                    tracing::debug!(%from, conn = id.0, "TLS connection accepted");
+                    if let Some(id) = io.add_conn(stream, from, tls_listener.as_ref().map(|(_, a)| a)) {
+                        tracing::debug!(%from, conn = id.0, "TLS connection accepted");
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "TLS accept failed"),
             },
             r = accept_tcp(tcp_listener.as_ref()) => match r {
                 Ok((stream, from)) => {
-                    let id = io.add_conn(stream, from, None);
-                    tracing::debug!(%from, conn = id.0, "TCP connection accepted");
+                    if let Some(id) = io.add_conn(stream, from, None) {
+                        tracing::debug!(%from, conn = id.0, "TCP connection accepted");
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
             },
             Some(ev) = conn_rx.recv() => match ev {
                 ConnEvent::Frame { id, from, data } => {
+                    if let Some((_, spoke)) = io.accepted.get_mut(&id) {
+                        *spoke = true;
+                    }
                     let transport = io.conns.get(&id).map_or(Transport::Tcp, |(t, _)| *t);
                     trace_message("recv", transport, from, &data);
                     let peer = Peer { transport, addr: from, connection: Some(id) };
                     engine.handle_sip(Instant::now(), peer, data);
                 }
                 ConnEvent::Closed { id } => io.remove_conn(id),
+                ConnEvent::Idle { id } => {
+                    if !engine.connection_in_use(id) {
+                        tracing::debug!(conn = id.0, "idle connection closed");
+                        io.remove_conn(id);
+                    }
+                }
                 ConnEvent::ConnectFailed { id } => {
                     let target = io.by_addr.iter().find(|(_, v)| **v == id).map(|(k, _)| *k);
                     io.remove_conn(id);

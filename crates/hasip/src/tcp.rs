@@ -11,7 +11,7 @@ use hasip_sip::message::Limits;
 use hasip_sip::message::framing::{Frame, PONG, StreamFramer};
 use hasip_sip::transport::ConnectionId;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,6 +31,11 @@ pub(crate) enum ConnEvent {
     },
     /// An outgoing connection could not be made (connect or TLS handshake failed).
     ConnectFailed {
+        id: ConnectionId,
+    },
+    /// A connection a peer opened has been quiet for [`IDLE_LIFETIME`]: the loop closes it
+    /// unless a call or transaction still uses it.
+    Idle {
         id: ConnectionId,
     },
 }
@@ -58,6 +63,15 @@ impl ConnHandle {
 
 /// How long a connect (and a TLS handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection a peer opened must complete its first SIP message within this time (a TLS
+/// handshake counts in): one that sends nothing, or half a request, is closed.
+pub(crate) const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection a peer opened that carries nothing for this long is offered to the loop for
+/// closing (kamailio's default lifetime). Connections we opened (to a registrar or proxy,
+/// which carry the registration and the calls it brings) are never closed for idleness.
+pub(crate) const IDLE_LIFETIME: Duration = Duration::from_secs(120);
+/// The read buffer of a connection (the framer keeps what a message needs beyond it).
+const READ_BUFFER: usize = 4 * 1024;
 
 /// Serves a connection a peer opened to us.
 pub(crate) fn spawn(
@@ -67,7 +81,7 @@ pub(crate) fn spawn(
     events: mpsc::Sender<ConnEvent>,
 ) -> ConnHandle {
     let (tx, rx) = mpsc::channel(256);
-    let task = tokio::spawn(serve(id, stream, from, events, rx));
+    let task = tokio::spawn(serve(id, stream, from, events, rx, Some(Instant::now())));
     ConnHandle { tx, task }
 }
 
@@ -82,10 +96,11 @@ pub(crate) fn accept_tls(
 ) -> ConnHandle {
     let (tx, rx) = mpsc::channel(256);
     let task = tokio::spawn(async move {
+        let accepted = Instant::now();
         match tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(s)) => {
                 tracing::debug!(%from, "TLS connection accepted");
-                serve(id, s, from, events, rx).await;
+                serve(id, s, from, events, rx, Some(accepted)).await;
             }
             Ok(Err(e)) => {
                 tracing::warn!(%from, error = %e, "TLS handshake with a client failed");
@@ -131,13 +146,13 @@ pub(crate) fn connect(
         };
         let _ = stream.set_nodelay(true);
         match tls {
-            None => serve(id, stream, to, events, rx).await,
+            None => serve(id, stream, to, events, rx, None).await,
             Some((config, name)) => {
                 let connector = tokio_rustls::TlsConnector::from(config);
                 match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream)).await {
                     Ok(Ok(s)) => {
                         tracing::debug!(%to, "TLS connection up");
-                        serve(id, s, to, events, rx).await;
+                        serve(id, s, to, events, rx, None).await;
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(%to, error = %e, "TLS handshake failed");
@@ -154,18 +169,35 @@ pub(crate) fn connect(
     ConnHandle { tx, task }
 }
 
+/// Reads and writes one connection until it closes. `accepted` is when a peer opened it
+/// (`None`: we did), which puts it under [`FIRST_MESSAGE_TIMEOUT`] and [`IDLE_LIFETIME`].
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     id: ConnectionId,
     stream: S,
     from: SocketAddr,
     events: mpsc::Sender<ConnEvent>,
     mut outgoing: mpsc::Receiver<Bytes>,
+    accepted: Option<Instant>,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut framer = StreamFramer::new(Limits::DEFAULT.max_message);
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut got_message = false;
+    // The next check: the first message's deadline, then the idle lifetime.
+    let mut deadline = accepted.map(|t| t + FIRST_MESSAGE_TIMEOUT);
     'conn: loop {
         tokio::select! {
+            () = sleep_until(deadline) => {
+                if !got_message {
+                    tracing::debug!(%from, "no complete SIP message in time, closing");
+                    break;
+                }
+                // Quiet for the idle lifetime: the loop decides (a call may still use it).
+                if events.send(ConnEvent::Idle { id }).await.is_err() {
+                    break;
+                }
+                deadline = Some(Instant::now() + IDLE_LIFETIME);
+            }
             r = rd.read(&mut buf) => {
                 let n = match r {
                     Ok(0) => break,
@@ -179,11 +211,19 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 while let Some(frame) = framer.next_frame() {
                     match frame {
                         Ok(Frame::Message(data)) => {
+                            got_message = true;
+                            if accepted.is_some() {
+                                deadline = Some(Instant::now() + IDLE_LIFETIME);
+                            }
                             if events.send(ConnEvent::Frame { id, from, data }).await.is_err() {
                                 break 'conn;
                             }
                         }
                         Ok(Frame::Ping) => {
+                            // A keep-alive keeps an established connection (RFC 5626).
+                            if got_message && accepted.is_some() {
+                                deadline = Some(Instant::now() + IDLE_LIFETIME);
+                            }
                             if wr.write_all(PONG).await.is_err() || wr.flush().await.is_err() {
                                 break 'conn;
                             }
@@ -198,6 +238,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             }
             msg = outgoing.recv() => match msg {
                 Some(data) => {
+                    if got_message && accepted.is_some() {
+                        deadline = Some(Instant::now() + IDLE_LIFETIME);
+                    }
                     if let Err(e) = async { wr.write_all(&data).await?; wr.flush().await }.await {
                         tracing::debug!(%from, error = %e, "TCP write failed");
                         break;
@@ -208,4 +251,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     let _ = events.send(ConnEvent::Closed { id }).await;
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
 }
