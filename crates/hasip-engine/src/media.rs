@@ -113,6 +113,7 @@ impl Engine {
         // Strict RTP: media from the SDP's host, or (a phone behind NAT) from the host its
         // SIP came from.
         cfg.signalling_ip = c.ua.and_then(|r| self.ua.peer_of(r)).map(|p| p.addr.ip());
+        cfg.local_ip = Some(self.config.media_ip);
         cfg.direction = media_direction(n.direction);
         cfg.ptime = Duration::from_millis(u64::from(n.ptime.clamp(10, 60)));
         cfg.no_media_timeout = no_media;

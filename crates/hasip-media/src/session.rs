@@ -141,6 +141,11 @@ pub struct MediaConfig {
     /// address while its packets come from the NAT's, which is where its SIP came from:
     /// media is taken from this host as well as from the SDP's, never from a third.
     pub signalling_ip: Option<IpAddr>,
+    /// This host's advertised address. A peer on this host whose SDP names a loopback
+    /// address sends what it addresses to us from this one (the kernel picks the source
+    /// address of the route), so it counts as the SDP's host; Linux drops packets from
+    /// outside that claim a local source address.
+    pub local_ip: Option<IpAddr>,
     /// Our direction.
     pub direction: Direction,
     /// Packet time (10–60 ms in steps of 10; Opus: 10, 20, 40 or 60).
@@ -184,6 +189,7 @@ impl MediaConfig {
             rtcp_mux: false,
             symmetric_rtp: true,
             signalling_ip: None,
+            local_ip: None,
             direction: Direction::SendRecv,
             ptime: Duration::from_millis(20),
             idle: Idle::Silence,
@@ -1060,9 +1066,10 @@ impl MediaSession {
     /// True for a host media may come from: the SDP's, or the one the call's SIP came from.
     fn host_allowed(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.config
-            .remote
-            .is_some_and(|r| r.ip().to_canonical() == ip)
+        let sdp = self.config.remote.map(|r| r.ip().to_canonical());
+        sdp == Some(ip)
+            || (sdp.is_some_and(|r| r.is_loopback())
+                && self.config.local_ip.is_some_and(|l| l.to_canonical() == ip))
             || self
                 .config
                 .signalling_ip

@@ -585,3 +585,33 @@ fn play_now_sends_the_first_prompt_packet_at_once_and_keeps_the_grid_from_there(
     let at40 = std::iter::from_fn(|| s.poll_transmit().map(|_| ())).count();
     assert_eq!((at20, at40), (1, 1));
 }
+
+#[test]
+fn a_peer_on_this_host_may_send_from_our_advertised_address() {
+    // baresip on the gateway's own host: its SDP says 127.0.0.1, and what it sends to our
+    // advertised 192.0.2.2 leaves from 192.0.2.2.
+    let mut cfg = config();
+    cfg.remote = Some("127.0.0.1:26968".parse().unwrap());
+    cfg.local_ip = Some("192.0.2.2".parse().unwrap());
+    let mut h = Harness::new(cfg.clone());
+    let from_host: SocketAddr = "192.0.2.2:26968".parse().unwrap();
+    for seq in 1..=4u16 {
+        h.session.handle_rtp(
+            h.at(u64::from(seq)),
+            from_host,
+            &pcmu_packet(seq, 160 * u32::from(seq), 0xAA, &[0; 160]),
+        );
+    }
+    assert_eq!(h.session.remote(), Some(from_host));
+    // Not when the SDP names another host: then our own address is a third one.
+    cfg.remote = Some(remote());
+    let mut h = Harness::new(cfg);
+    for seq in 1..=4u16 {
+        h.session.handle_rtp(
+            h.at(u64::from(seq)),
+            from_host,
+            &pcmu_packet(seq, 160 * u32::from(seq), 0xAA, &[0; 160]),
+        );
+    }
+    assert_eq!(h.session.stats().foreign_source, 4);
+}

@@ -904,6 +904,10 @@ pub struct Checked {
         crate::flags::AccountFlags,
         Option<std::sync::Arc<hasip_menu::IncomingCallFile>>,
     )>,
+    /// Enabled accounts that cannot run, and why (an `incoming_call_file` that is missing
+    /// or does not load): (number, `id_uri`, the error naming file, line and key). They do
+    /// not register; the others run.
+    pub broken: Vec<(u8, String, String)>,
 }
 
 fn check_uri(field: &str, value: &str) -> anyhow::Result<()> {
@@ -941,6 +945,7 @@ pub fn check(options: Options) -> anyhow::Result<Checked> {
     }
     crate::dns::parse_servers(&options.sip_global.name_server).map_err(anyhow::Error::msg)?;
     let mut accounts = Vec::new();
+    let mut broken = Vec::new();
     for (number, name, acct) in [
         (1u8, "sip", &options.sip),
         (2, "sip_2", &options.sip_2),
@@ -964,23 +969,39 @@ pub fn check(options: Options) -> anyhow::Result<Checked> {
         if let Some(p) = &flags.proxy {
             check_uri(&format!("{name}.options --proxy"), p)?;
         }
-        // ha-sip logged a broken file and answered with the standard menu; a menu that
-        // does not load is refused at start-up instead, with the file, line and key.
+        // ha-sip logged a broken file and answered with the standard menu; here an account
+        // whose menu does not load does not run (the error names the file, line and key),
+        // and the other accounts do: a typo in one menu must not silence every doorbell.
         let incoming = if acct.incoming_call_file.trim().is_empty() {
             None
         } else {
             let path = acct.incoming_call_file.trim();
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{name}.incoming_call_file: cannot read {path}"))?;
-            let file = hasip_menu::IncomingCallFile::from_yaml(&text, Some(path))
-                .map_err(|e| anyhow::anyhow!("{name}.incoming_call_file: {e}"))?;
-            Some(std::sync::Arc::new(file))
+            let loaded = std::fs::read_to_string(path)
+                .map_err(|e| format!("{name}.incoming_call_file: cannot read {path}: {e}"))
+                .and_then(|text| {
+                    hasip_menu::IncomingCallFile::from_yaml(&text, Some(path))
+                        .map_err(|e| format!("{name}.incoming_call_file: {e}"))
+                });
+            match loaded {
+                Ok(file) => Some(std::sync::Arc::new(file)),
+                Err(e) => {
+                    broken.push((number, acct.id_uri.clone(), e));
+                    continue;
+                }
+            }
         };
         accounts.push((number, acct.clone(), flags, incoming));
+    }
+    if accounts.is_empty()
+        && let Some((_, _, e)) = broken.first()
+    {
+        // Nothing could run: start-up fails with the error, as for any other mistake.
+        bail!("{e}");
     }
     Ok(Checked {
         options,
         global,
         accounts,
+        broken,
     })
 }

@@ -191,6 +191,7 @@ impl Discovery {
         let reason = match &a.registration {
             crate::status::Registration::Retrying { code, reason }
             | crate::status::Registration::Refused { code, reason } => format!("{code} {reason}"),
+            crate::status::Registration::Misconfigured { reason } => reason.clone(),
             _ => String::new(),
         };
         let body = json!({

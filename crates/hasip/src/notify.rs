@@ -75,6 +75,19 @@ impl Registrations {
     ) -> Option<(String, Option<serde_json::Value>)> {
         let (fails, shown) = self.accounts.entry(account).or_insert((0, false));
         let id = format!("ha_sip_rs_registration_{account}");
+        if let Registration::Misconfigured { reason } = registration {
+            *shown = true;
+            let message = format!(
+                "Account {account} (`{id_uri}`) does not run: {reason}. The other accounts \
+                 run. Correct the file and restart the add-on."
+            );
+            return Some((
+                id.clone(),
+                Some(json!({"notification_id": id,
+                            "title": format!("ha-sip-rs: account {account} does not run"),
+                            "message": message})),
+            ));
+        }
         let (code, reason, refused) = match registration {
             Registration::Registered => {
                 *fails = 0;

@@ -192,6 +192,21 @@ impl Sensors {
         }
     }
 
+    /// Account `n` does not run (its configuration cannot be used).
+    pub(crate) fn misconfigured(&self, n: u8, reason: &str) {
+        self.write(
+            format!("registration_{n}"),
+            "failed",
+            json!({
+                "friendly_name": format!("SIP Account {n} registration"),
+                "icon": "mdi:phone-alert",
+                "status_code": 0,
+                "reason": reason,
+                "last_change": now_iso(),
+            }),
+        );
+    }
+
     /// Follows a registration change of account `n`.
     pub(crate) fn registration(&self, n: u8, state: &RegistrationState) {
         let (value, code, reason, icon) = match state {

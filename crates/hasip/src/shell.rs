@@ -629,7 +629,9 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
     let ha = Ha::start(&checked.options, config::env_lookup);
     let sensors = match (&ha, checked.options.sensors.enabled) {
         (Some(ha), true) => {
-            let numbers: Vec<u8> = checked.accounts.iter().map(|(n, ..)| *n).collect();
+            let mut numbers: Vec<u8> = checked.accounts.iter().map(|(n, ..)| *n).collect();
+            numbers.extend(checked.broken.iter().map(|(n, ..)| *n));
+            numbers.sort_unstable();
             Some(crate::sensors::Sensors::start(
                 checked.options.sensors.prefix(),
                 ha,
@@ -696,6 +698,29 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             .then(|| mqtt::discovery(&checked.options)),
         registration_notices: crate::notify::Registrations::default(),
     };
+    // Accounts whose configuration cannot be used do not run; the others do.
+    for (number, id_uri, reason) in &checked.broken {
+        tracing::error!(
+            account = number,
+            "{reason}; this account does not register or take calls, the others run"
+        );
+        io.status
+            .misconfigured(*number, id_uri.clone(), reason.clone());
+        io.publish_account(*number);
+        if let Some(s) = &io.sensors {
+            s.misconfigured(*number, reason);
+        }
+        let addon = io
+            .ha
+            .as_ref()
+            .filter(|h| h.client.config().mode == hasip_ha::Mode::AddOn);
+        if let (Some(ha), Some(a)) = (addon, io.status.account(*number)) {
+            let (uri, reg) = (a.id_uri.clone(), a.registration.clone());
+            if let Some((id, body)) = io.registration_notices.update(*number, &uri, &reg) {
+                crate::notify::send(&ha.client, id, body);
+            }
+        }
+    }
     let (health_tx, mut health_rx) = mpsc::channel::<crate::health::Request>(8);
     let _health = crate::health::serve(crate::health::socket_path(g.port), health_tx);
     let (stdin_tx, mut stdin_rx) = mpsc::channel::<StdinEvent>(64);

@@ -33,6 +33,12 @@ pub(crate) enum Registration {
     },
     /// Unregistered (at shutdown).
     Unregistered,
+    /// The account does not run: its configuration cannot be used (an `incoming_call_file`
+    /// that is missing or does not load). The other accounts run.
+    Misconfigured {
+        /// The error, naming the file, line and key.
+        reason: String,
+    },
 }
 
 impl Registration {
@@ -62,6 +68,7 @@ impl Registration {
             Self::Retrying { .. } => "retrying",
             Self::Refused { .. } => "refused",
             Self::Unregistered => "unregistered",
+            Self::Misconfigured { .. } => "misconfigured",
         }
     }
 
@@ -155,6 +162,18 @@ impl Status {
         }
     }
 
+    /// Adds an account that does not run, with why.
+    pub(crate) fn misconfigured(&mut self, number: u8, id_uri: String, reason: String) {
+        self.accounts.push(AccountStatus {
+            number,
+            id_uri,
+            registration: Registration::Misconfigured { reason },
+            calls: Vec::new(),
+            last_caller: None,
+        });
+        self.accounts.sort_by_key(|a| a.number);
+    }
+
     /// The accounts.
     pub(crate) fn accounts(&self) -> &[AccountStatus] {
         &self.accounts
@@ -209,7 +228,10 @@ impl Status {
     }
 
     /// The health report: healthy when every account is registered, direct, or retrying
-    /// after a failure that may pass; unhealthy when a registrar refused an account.
+    /// after a failure that may pass; unhealthy when a registrar refused an account. An
+    /// account that does not run for its configuration leaves the report healthy (a restart
+    /// by the watchdog cannot mend a file, and would cut the other accounts' calls); it is
+    /// named in the summary and its reason given.
     pub(crate) fn health(&self, calls: usize) -> Value {
         let refused: Vec<String> = self
             .accounts
@@ -219,6 +241,7 @@ impl Status {
                     "account {} ({}): the registrar refused the registration: {code} {reason}",
                     a.number, a.id_uri
                 )),
+
                 _ => None,
             })
             .collect();
@@ -236,6 +259,9 @@ impl Status {
                 | Registration::Refused { code, reason } = &a.registration
                 {
                     v["code"] = json!(code);
+                    v["reason"] = json!(reason);
+                }
+                if let Registration::Misconfigured { reason } = &a.registration {
                     v["reason"] = json!(reason);
                 }
                 v
