@@ -21,7 +21,7 @@ import json, os, socket, statistics, subprocess, sys, tempfile, time
 binary, port, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 mqtt_port = int(os.environ.get("MQTT_PORT", "0"))
 mqtt_gap = float(os.environ.get("MQTT_GAP_MS", "0")) / 1000
-opts = {"sip_global": {"log_level": 1}, "sip": {"enabled": True, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
+opts = {"sip_global": {"log_level": 1, "global_options": "--call-rate-limit 0"}, "sip": {"enabled": True, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
         "answer_mode": "accept", "settle_time": 0}}
 if mqtt_port:
     opts["mqtt"] = {"enabled": True, "broker_address": "127.0.0.1", "broker_port": mqtt_port}

@@ -122,7 +122,7 @@ def drain_rtp():
     rtp.setblocking(True)
 
 # 1. 200 OK -> first prompt packet
-gw = start({"sip_global": {"log_level": 1}, "sip": {"enabled": True, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
+gw = start({"sip_global": {"log_level": 1, "global_options": "--call-rate-limit 0"}, "sip": {"enabled": True, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
             "answer_mode": "accept", "settle_time": 0, "incoming_call_file": menu}})
 wait_up()
 lat, starts = [], []
@@ -167,7 +167,7 @@ class HA(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer.daemon_threads = True
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HA)
 threading.Thread(target=srv.serve_forever, daemon=True).start()
-gw = start({"sip_global": {"log_level": 1}, "sip": {"enabled": True, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
+gw = start({"sip_global": {"log_level": 1, "global_options": "--call-rate-limit 0"}, "sip": {"enabled": True, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
             "answer_mode": "accept", "settle_time": 0}, "webhook": {"id": "bench"}},
            {"HA_BASE_URL": f"http://127.0.0.1:{srv.server_address[1]}/api", "HA_TOKEN": "bench-token"})
 wait_up()

@@ -37,7 +37,7 @@ sox -n -r 8000 -c 1 -b 16 "$work/prompt.wav" synth 60 sine 440 gain -6
 sox -n -r 8000 -c 1 -e u-law "$work/caller.wav" synth 10 sine 300 gain -6
 printf 'menu:\n  audio_file: %s\n  timeout: 600\n' "$work/prompt.wav" > "$work/incoming.yaml"
 cat > "$work/options.json" <<JSON
-{"sip_global": {"log_level": 1, "global_options": "--rtp-port-range 30000-31999"},
+{"sip_global": {"log_level": 1, "global_options": "--rtp-port-range 30000-31999 --call-rate-limit 0"},
  "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
          "answer_mode": "accept", "settle_time": 0, "incoming_call_file": "$work/incoming.yaml"}}
 JSON

@@ -12,7 +12,7 @@ work=$(mktemp -d)
 trap 'kill $gw 2>/dev/null || true; rm -rf "$work"' EXIT
 gport=${PORT:-25066}
 cat > "$work/options.json" <<JSON
-{"sip_global": {"log_level": 1}, "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1", "answer_mode": "accept", "settle_time": 0}}
+{"sip_global": {"log_level": 1, "global_options": "--call-rate-limit 0"}, "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1", "answer_mode": "accept", "settle_time": 0}}
 JSON
 # stdin stays open (a FIFO held by this script), as the Supervisor keeps it open.
 mkfifo "$work/stdin"

@@ -202,3 +202,66 @@ fn a_direct_account_takes_its_networks_and_its_own_user_only() {
     gw.wait_event("call_established", WAIT)
         .expect("call_established");
 }
+
+fn invite(target: std::net::SocketAddr, local: std::net::SocketAddr, n: usize) -> String {
+    let sdp = format!(
+        "v=0\r\no=flood {n} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        ip = local.ip(),
+        port = 40_000 + 2 * n
+    );
+    format!(
+        "INVITE sip:hasip@{target} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bKflood{n};rport\r\n\
+         From: <sip:flood@{local}>;tag=f{n}\r\nTo: <sip:hasip@{target}>\r\n\
+         Call-ID: flood-{n}@{local}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\
+         Contact: <sip:flood@{local}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+#[test]
+fn a_flood_from_one_source_gets_503_beyond_its_rate_and_rings_only_as_often() {
+    let dir = WorkDir::new("who-may-call-flood");
+    let gw = Gateway::start_with(&dir, Some(&direct("")), &[]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let local = sock.local_addr().expect("local address");
+    // 60 INVITEs in a burst, well above the default 10 at once and 2 a second.
+    for n in 0..60 {
+        sock.send_to(invite(gw.sip, local, n).as_bytes(), gw.sip)
+            .expect("send");
+    }
+    let mut finals: std::collections::HashMap<String, u16> = std::collections::HashMap::new();
+    let mut buf = vec![0u8; 65_536];
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let deadline = std::time::Instant::now() + WAIT;
+    while finals.len() < 60 && std::time::Instant::now() < deadline {
+        let Ok(n) = sock.recv(&mut buf) else { continue };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let Some(code) = hasip_tests::raw::status(&text) else {
+            continue;
+        };
+        let call = hasip_tests::raw::header(&text, "Call-ID")
+            .unwrap_or_default()
+            .to_owned();
+        if code >= 200 {
+            finals.entry(call).or_insert(code);
+        }
+    }
+    let busy = finals.values().filter(|c| **c == 503).count();
+    let answered = finals.values().filter(|c| **c == 200).count();
+    assert_eq!(
+        finals.len(),
+        60,
+        "every INVITE got a final answer: {finals:?}"
+    );
+    assert!(
+        (10..=12).contains(&answered) && busy == 60 - answered,
+        "{answered} answered, {busy} refused with 503"
+    );
+    // Only the answered ones reached Home Assistant's events.
+    still_n_calls(&gw, answered);
+    assert_eq!(incoming_calls(&gw), answered);
+}

@@ -104,6 +104,8 @@ pub struct Config {
     /// How long a sent digit sounds, and the silence after it, unless `send_dtmf` says
     /// (`--dtmf-tone`, `--dtmf-gap`; pjsua's 180 and 220 ms by default).
     pub dtmf_timing: DtmfTiming,
+    /// How many new calls one source address may start (`--call-rate-limit`).
+    pub call_rate: hasip_sip::admission::CallRate,
 }
 
 /// The channel layout of a call recording.
@@ -142,6 +144,7 @@ impl Default for Config {
             recording_channels: RecordingChannels::Stereo,
             debug_headers: false,
             dtmf_timing: DtmfTiming::default(),
+            call_rate: hasip_sip::admission::CallRate::default(),
         }
     }
 }
@@ -651,6 +654,7 @@ impl Engine {
             local: config.local.clone(),
             timers: Default::default(),
             accounts: config.accounts.iter().map(|a| a.sip.clone()).collect(),
+            call_rate: config.call_rate,
         };
         Self {
             ua: UserAgent::with_rng(ua_cfg, rng.fork()),

@@ -9,7 +9,9 @@
 //! empty user, as some intercoms send, counts as its own). Whatever is refused is answered
 //! (403 or 404, never silence that invites retries) and reported for the log.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Instant;
 
 pub use ipnet::IpNet;
 
@@ -71,6 +73,71 @@ pub fn in_networks(nets: &[IpNet], ip: IpAddr) -> bool {
     nets.iter().any(|n| n.contains(&ip))
 }
 
+/// How many new calls one source may start: `burst` at once, then `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRate {
+    /// Sustained new calls per second per source address (0: no limit).
+    pub per_second: u32,
+    /// How many may come at once.
+    pub burst: u32,
+}
+
+impl Default for CallRate {
+    /// 2 calls a second, 10 at once: far above what rings a house, far below a flood.
+    fn default() -> Self {
+        Self {
+            per_second: 2,
+            burst: 10,
+        }
+    }
+}
+
+/// Sources remembered by the rate limit; beyond this, full buckets are forgotten first.
+const RATE_SOURCES: usize = 1024;
+
+/// A token bucket per source address for new calls.
+#[derive(Debug, Default)]
+pub(crate) struct CallBuckets {
+    /// (tokens, when last refilled)
+    sources: HashMap<IpAddr, (f64, Instant)>,
+}
+
+impl CallBuckets {
+    /// Takes one new call from `ip` if its bucket allows it.
+    pub(crate) fn allow(&mut self, rate: CallRate, now: Instant, ip: IpAddr) -> bool {
+        if rate.per_second == 0 {
+            return true;
+        }
+        let (per_second, burst) = (f64::from(rate.per_second), f64::from(rate.burst.max(1)));
+        let refill = |tokens: f64, at: Instant| {
+            (tokens + now.saturating_duration_since(at).as_secs_f64() * per_second).min(burst)
+        };
+        if self.sources.len() >= RATE_SOURCES && !self.sources.contains_key(&ip) {
+            // Forget the sources whose bucket has filled up again; if none, the oldest.
+            self.sources
+                .retain(|_, (tokens, at)| refill(*tokens, *at) < burst);
+            if self.sources.len() >= RATE_SOURCES
+                && let Some(oldest) = self
+                    .sources
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| *k)
+            {
+                self.sources.remove(&oldest);
+            }
+        }
+        let (tokens, at) = self.sources.entry(ip).or_insert((burst, now));
+        *tokens = refill(*tokens, *at);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Why an INVITE was refused: the answer sent and a line for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -91,6 +158,18 @@ impl Refusal {
                 "INVITE from {ip}, which is not the registrar or proxy of any account nor in \
                  a network an account takes calls from; to take it, add the address to the \
                  account's options: --allow-calls-from {ip}"
+            ),
+        }
+    }
+
+    pub(crate) fn too_fast(ip: IpAddr, rate: CallRate) -> Self {
+        Self {
+            code: 503,
+            reason: "Service Unavailable",
+            why: format!(
+                "INVITEs from {ip} come faster than {} a second ({} at once); to take more, \
+                 raise --call-rate-limit in sip_global.global_options (0: no limit)",
+                rate.per_second, rate.burst
             ),
         }
     }
@@ -139,6 +218,29 @@ mod tests {
         ] {
             assert!(!in_networks(&nets, ip(outside)), "{outside}");
         }
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn the_call_rate_allows_a_burst_then_the_rate_per_source() {
+        let t0 = Instant::now();
+        let rate = CallRate::default();
+        let mut b = CallBuckets::default();
+        let a = ip("127.0.0.2");
+        let allowed = (0..100).filter(|_| b.allow(rate, t0, a)).count();
+        assert_eq!(allowed, 10, "the burst");
+        // Another source has its own bucket.
+        assert!(b.allow(rate, t0, ip("127.0.0.3")));
+        // Half a second later, one more (2 a second).
+        let later = t0 + std::time::Duration::from_millis(500);
+        assert!(b.allow(rate, later, a));
+        assert!(!b.allow(rate, later, a));
+        // No limit.
+        let off = CallRate {
+            per_second: 0,
+            burst: 0,
+        };
+        assert!((0..1000).all(|_| b.allow(off, t0, a)));
     }
 
     #[test]

@@ -49,6 +49,13 @@ impl Rng {
         Self::from_seed(seed)
     }
 
+    /// 32 random bytes (a key).
+    pub fn key(&mut self) -> [u8; 32] {
+        let mut k = [0u8; 32];
+        self.inner.fill_bytes(&mut k);
+        k
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.inner.next_u64()

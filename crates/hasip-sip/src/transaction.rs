@@ -212,6 +212,17 @@ fn client_key(msg: &Message) -> Option<ClientKey> {
     })
 }
 
+/// Shrinks `map` when it holds less than a quarter of a capacity above 256 entries (a
+/// table only grows by itself); true when it did.
+pub(crate) fn shrink_if_sparse<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) -> bool {
+    if map.capacity() > 256 && map.len() * 4 < map.capacity() {
+        map.shrink_to_fit();
+        true
+    } else {
+        false
+    }
+}
+
 /// All transactions of one endpoint.
 #[derive(Debug)]
 pub struct Transactions {
@@ -625,6 +636,13 @@ impl Transactions {
                 self.by_client_key.remove(&k);
             }
             self.events.push_back(TxEvent::Terminated { tx: id });
+            // After a burst (a flood of OPTIONS keeps thousands for Timer J), give the
+            // tables' memory back once they are mostly empty.
+            if shrink_if_sparse(&mut self.txs) {
+                self.by_server_key.shrink_to_fit();
+                self.by_client_key.shrink_to_fit();
+                self.heap.shrink_to_fit();
+            }
         }
     }
 

@@ -94,6 +94,8 @@ pub struct UaConfig {
     pub timers: TimerConfig,
     /// Accounts, in order.
     pub accounts: Vec<AccountConfig>,
+    /// How many new calls one source address may start (a flood is answered 503).
+    pub call_rate: admission::CallRate,
 }
 
 /// Methods the agent handles.
@@ -417,6 +419,10 @@ pub struct UserAgent {
     /// Server INVITE transaction → incoming call (for CANCEL).
     by_invite_tx: HashMap<TransactionId, CallRef>,
     resolved: HashMap<String, (IpAddr, Option<u16>)>,
+    /// New calls per source (the flood limit).
+    call_buckets: admission::CallBuckets,
+    /// The key of stateless answers' tags (OPTIONS).
+    stateless_key: [u8; 32],
     resolving: Vec<String>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UaEvent>,
@@ -491,6 +497,7 @@ impl UserAgent {
                 keepalive_at: None,
             })
             .collect();
+        let stateless_key = rng.key();
         Self {
             tx: Transactions::new(cfg.timers),
             cfg,
@@ -502,6 +509,8 @@ impl UserAgent {
             by_dialog: HashMap::new(),
             by_invite_tx: HashMap::new(),
             resolved: HashMap::new(),
+            call_buckets: admission::CallBuckets::default(),
+            stateless_key,
             resolving: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -857,6 +866,18 @@ impl UserAgent {
                 self.refuse(from, &req, refusal);
                 return;
             }
+            let ip = from.addr.ip().to_canonical();
+            if !self.call_buckets.allow(self.cfg.call_rate, now, ip) {
+                self.refuse(from, &req, Refusal::too_fast(ip, self.cfg.call_rate));
+                return;
+            }
+        }
+        if method == Method::Options {
+            // Answered statelessly (RFC 3261 §8.2.7): a flood of OPTIONS (scanners, keep-alive
+            // probes) leaves no transaction behind. A retransmission gets the same answer:
+            // its tag is derived from the request with a secret key.
+            self.answer_options(from, &req);
+            return;
         }
         let incoming = self.tx.handle_request(now, from, &req);
         match incoming {
@@ -865,23 +886,8 @@ impl UserAgent {
             Incoming::New(tx) => match method {
                 Method::Invite => self.handle_invite(now, from, tx, req),
                 Method::Cancel => self.handle_cancel(now, tx, &req),
-                Method::Options => {
-                    let allow = self.allow.clone();
-                    let tag = self.rng.tag();
-                    self.reply(
-                        now,
-                        tx,
-                        &req,
-                        (200, "OK"),
-                        Some(&tag),
-                        &[
-                            (HeaderName::Allow, allow),
-                            (HeaderName::Accept, ACCEPTED_BODIES.join(", ")),
-                            (HeaderName::AcceptLanguage, "en".into()),
-                            (HeaderName::Supported, String::new()),
-                        ],
-                    );
-                }
+                // Answered statelessly before any transaction (see above).
+                Method::Options => {}
                 _ => self.handle_in_dialog(now, tx, &req, &method),
             },
         }
@@ -981,10 +987,40 @@ impl UserAgent {
             .is_some_and(|nets| admission::in_networks(nets, ip))
     }
 
+    /// The stateless 200 to an OPTIONS, with Allow, Accept and a To tag that is the same
+    /// for every retransmission of the request (a keyed hash of its Call-ID and branch) and
+    /// that no one without the key can foresee.
+    fn answer_options(&mut self, from: Peer, req: &Message) {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.stateless_key);
+        h.update(req.call_id().unwrap_or_default().as_bytes());
+        if let Some(Ok(v)) = req.top_via() {
+            h.update(v.branch().unwrap_or_default().as_bytes());
+        }
+        let digest = h.finalize();
+        let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let mut b = response_to(req, 200, "OK", Some(&tag));
+        b.header(HeaderName::Allow, &self.allow);
+        b.header(HeaderName::Accept, ACCEPTED_BODIES.join(", "));
+        b.header(HeaderName::AcceptLanguage, "en");
+        b.header(HeaderName::Supported, "");
+        b.header(HeaderName::Server, &self.cfg.user_agent);
+        let payload = b.finish();
+        let to = match req.top_via() {
+            Some(Ok(v)) => response_destination(from, &v),
+            _ => from,
+        };
+        self.transmits.push_back(Transmit { to, payload });
+    }
+
     /// Answers a refused INVITE statelessly (no transaction, so nothing is kept).
     fn refuse(&mut self, from: Peer, req: &Message, refusal: Refusal) {
         let mut b = response_to(req, refusal.code, refusal.reason, Some(&self.rng.tag()));
         b.header(HeaderName::Server, &self.cfg.user_agent);
+        if refusal.code == 503 {
+            b.header(HeaderName::RetryAfter, "5");
+        }
         let payload = b.finish();
         let to = match req.top_via() {
             Some(Ok(v)) => response_destination(from, &v),
@@ -2016,6 +2052,11 @@ impl UserAgent {
             && let Some(d) = c.dialog
         {
             self.by_dialog.remove(&(d.call_id, d.local_tag));
+        }
+        if crate::transaction::shrink_if_sparse(&mut self.calls) {
+            self.by_dialog.shrink_to_fit();
+            self.by_invite_tx.shrink_to_fit();
+            self.owners.shrink_to_fit();
         }
     }
 

@@ -64,6 +64,10 @@ pub struct GlobalFlags {
     /// default): how long a digit `send_dtmf` sends sounds, and the silence after it, unless
     /// the command says (`tone_ms`, `gap_ms`). Some intercoms need 250–500 ms tones.
     pub dtmf_timing: hasip_engine::DtmfTiming,
+    /// `--call-rate-limit N` (ha-sip-rs addition): new calls one source address may start
+    /// per second, five times that at once (2 by default; 0: no limit). More are answered
+    /// 503 with Retry-After: a flood does not ring the house or bury Home Assistant.
+    pub call_rate: hasip_sip::admission::CallRate,
 }
 
 /// The default codec preference: what ha-sip offered that is worth keeping, wideband
@@ -117,6 +121,7 @@ impl Default for GlobalFlags {
             codecs: DEFAULT_CODECS.to_vec(),
             recording_channels: hasip_engine::RecordingChannels::Stereo,
             dtmf_timing: hasip_engine::DtmfTiming::default(),
+            call_rate: hasip_sip::admission::CallRate::default(),
             tls_cert: None,
             tls_key: None,
         }
@@ -206,6 +211,7 @@ const GLOBAL: &[(&str, Kind)] = &[
     ("tls-key", Kind::Text),
     ("dtmf-tone", Kind::Text),
     ("dtmf-gap", Kind::Text),
+    ("call-rate-limit", Kind::Text),
 ];
 
 const ACCOUNT: &[(&str, Kind)] = &[
@@ -363,6 +369,23 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
             "recording-channels" => {
                 g.recording_channels =
                     hasip_engine::RecordingChannels::parse(&as_text(v)).unwrap_or_default();
+            }
+            "call-rate-limit" => {
+                let text = as_text(v);
+                let n = text
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 10_000)
+                    .ok_or_else(|| {
+                        FlagError(format!(
+                            "sip_global.global_options: --call-rate-limit: {text:?} is not a number of calls a second (0-10000; 0: no limit)"
+                        ))
+                    })?;
+                g.call_rate = hasip_sip::admission::CallRate {
+                    per_second: n,
+                    burst: n.saturating_mul(5),
+                };
             }
             "dtmf-tone" | "dtmf-gap" => {
                 let text = as_text(v);
@@ -615,7 +638,7 @@ mod tests {
     fn errors_name_the_field_and_flag() {
         assert_eq!(
             parse_global("--tsl on").unwrap_err().0,
-            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server, --recording-channels, --tls-cert, --tls-key, --dtmf-tone, --dtmf-gap"
+            "sip_global.global_options: unknown flag --tsl (did you mean --tls?); known flags: --stun-server, --udp, --tcp, --tls, --tls-port, --debug-headers, --rtp-port-range, --codecs, --tls-verify-server, --recording-channels, --tls-cert, --tls-key, --dtmf-tone, --dtmf-gap, --call-rate-limit"
         );
         assert!(
             parse_global("--tls Enabled")

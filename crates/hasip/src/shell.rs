@@ -301,6 +301,7 @@ fn engine_config(
         recording_channels: checked.global.recording_channels,
         debug_headers: checked.global.debug_headers,
         dtmf_timing: checked.global.dtmf_timing,
+        call_rate: checked.global.call_rate,
         tts_language: if checked.options.tts.language.trim().is_empty() {
             "en".to_owned()
         } else {

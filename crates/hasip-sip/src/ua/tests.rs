@@ -56,6 +56,7 @@ impl H {
             local: vec![(Transport::Udp, GW.parse().unwrap())],
             timers: TimerConfig::default(),
             accounts,
+            call_rate: crate::admission::CallRate::default(),
         };
         Self {
             ua: UserAgent::new(cfg, 7),
@@ -1020,4 +1021,33 @@ fn the_account_is_chosen_among_those_that_trust_the_source() {
         panic!("{ev:?}")
     };
     assert_eq!(*account, Some(AccountId(1)));
+}
+
+#[test]
+fn options_are_answered_statelessly_with_the_same_tag_for_a_retransmission() {
+    let mut h = H::new(vec![account(None)]);
+    let req = |n: u32| {
+        format!(
+            "OPTIONS sip:hasip@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKo{n};rport\nFrom: <sip:p@127.0.0.1>;tag=o{n}\nTo: <sip:hasip@127.0.0.1>\nCall-ID: o{n}@x\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n"
+        )
+    };
+    for n in 0..500 {
+        h.recv(&req(n));
+    }
+    let answers = h.sent();
+    assert_eq!(answers.len(), 500);
+    assert!(answers.iter().all(|a| a.status() == Some(200)));
+    // A flood of OPTIONS leaves nothing behind.
+    assert_eq!(h.ua.tx.len(), 0);
+    // A retransmission is answered alike: the same tag, which differs per request.
+    h.recv(&req(7));
+    let again = h.one();
+    let tag = |m: &Message| m.to().unwrap().unwrap().tag().unwrap().to_owned();
+    assert_eq!(tag(&again), tag(&answers[7]));
+    assert_ne!(tag(&answers[7]), tag(&answers[8]));
+    assert!(
+        again
+            .header(HeaderName::Allow)
+            .is_some_and(|a| a.contains("INVITE"))
+    );
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Floods from one source (issue 21): sipp sends INVITEs (tests/sipp/uac_call.xml: each call
+# answered lasts 0.4 s) at RATE per second for SECONDS from 127.0.0.2, a private address
+# the direct-call account takes calls from, then OPTIONS at the same rate; meanwhile a
+# legitimate call from 127.0.0.1 must be answered. Reports RSS before, at the peak and 35 s
+# after (when the last transactions are gone), how many calls the flood got answered and how many incoming_call events it caused.
+# Exits non-zero when the legitimate call fails, RSS after the flood is not back within
+# 2 MiB of where it started, or the flood got more than its rate limit's worth of calls.
+# Usage: bench/flood.sh [RATE] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=${1:-300}; secs=${2:-20}
+cargo build --release --locked -p hasip -q
+work=$(mktemp -d /tmp/hasip-flood.XXXXXX)
+gport=${PORT:-25166}
+trap 'kill $gw $mon 2>/dev/null || true; rm -rf "$work"' EXIT
+cat > "$work/options.json" <<JSON
+{"sip_global": {"log_level": 3}, "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1", "answer_mode": "accept", "settle_time": 0}}
+JSON
+mkfifo "$work/stdin"
+target/release/hasip --bind 127.0.0.1 --port "$gport" --config "$work/options.json" < "$work/stdin" > "$work/gw.log" 2>&1 &
+gw=$!
+exec 3> "$work/stdin"
+sleep 0.5
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$gw/status"; }
+rss0=$(rss)
+# Peak RSS, sampled every 100 ms.
+(peak=0; while kill -0 "$gw" 2>/dev/null; do r=$(rss); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" > "$work/peak"; sleep 0.1; done) &
+mon=$!
+total=$((rate * secs))
+flood() { # NAME SCENARIO
+  (cd "$work" && sipp "127.0.0.1:$gport" -sf "$OLDPWD/$2" -s hasip -i 127.0.0.2 -p 25167 \
+     -mi 127.0.0.2 -mp 25170 -cp 25168 -m "$total" -r "$rate" -l 2000 -nostdin \
+     -timeout $((secs + 30))s > "$1.out" 2>&1) || true
+}
+flood invite tests/sipp/uac_call.xml &
+fpid=$!
+sleep $((secs / 2))
+# The legitimate call, from another address, in the middle of the flood.
+legit=ok
+(cd "$work" && sipp "127.0.0.1:$gport" -sf "$OLDPWD/tests/sipp/uac_call.xml" -s hasip -i 127.0.0.1 -p 25177 \
+   -mi 127.0.0.1 -mp 25180 -cp 25178 -m 1 -nostdin -timeout 10s -timeout_error > legit.out 2>&1) || legit=failed
+wait "$fpid"
+rss_invite=$(rss)
+flood options bench/sipp/options.xml
+rss_options=$(rss)
+# Server transactions of the OPTIONS live Timer J (32 s on UDP) after their answer.
+sleep 35
+rss1=$(cat "$work/peak"); rss2=$(rss)
+events=$(grep -c '"event":"incoming_call"' "$work/gw.log" || true)
+refused=$(grep -c 'refused a call' "$work/gw.log" || true)
+echo "flood: $total INVITEs at $rate/s from 127.0.0.2: $events incoming_call events;" \
+  "then $total OPTIONS; legitimate call during the flood: $legit;" \
+  "RSS $((rss0 / 1024)).$(( (rss0 % 1024) * 100 / 1024 )) MiB -> peak $((rss1 / 1024)).$(( (rss1 % 1024) * 100 / 1024 ))" \
+  "(after the INVITEs $((rss_invite / 1024)).$(( (rss_invite % 1024) * 100 / 1024 )), after the OPTIONS $((rss_options / 1024)).$(( (rss_options % 1024) * 100 / 1024 )))" \
+  "-> 35 s after $((rss2 / 1024)).$(( (rss2 % 1024) * 100 / 1024 )) MiB; warnings logged: $refused"
+fail=0
+[ "$legit" = ok ] || { echo "  missed: the legitimate call was not answered" >&2; fail=1; }
+[ "$rss2" -le $((rss0 + 2048)) ] || { echo "  missed: RSS not given back (within 2 MiB)" >&2; fail=1; }
+exit $fail
