@@ -7,8 +7,8 @@ use std::time::Instant;
 use hasip_menu::{MenuTree, Output as MenuOutput, PlayCommand, PlaybackEnd, Prompt};
 
 use crate::{
-    Audio, AudioSource, CallKey, Command, CommandError, Direction2, DtmfMethod, Engine, EventKind,
-    Output, Phase, PlaybackKind, not_found,
+    Audio, AudioSource, CallDirection, CallKey, Command, CommandError, DtmfMethod, Engine,
+    EventKind, Output, Phase, PlaybackKind, not_found,
 };
 
 impl Engine {
@@ -255,11 +255,11 @@ impl Engine {
                 let key = self.find_from(from_call, &number)?;
                 let c = self.calls.get_mut(&key).ok_or_else(|| not_found(&number))?;
                 let answered = c.phase == Phase::Ringing
-                    && c.direction == Direction2::Incoming
+                    && c.direction == CallDirection::Incoming
                     && c.media.is_some();
                 let acts = matches!(c.phase, Phase::Established | Phase::Settling)
                     || answered
-                    || (c.direction == Direction2::Incoming && c.phase == Phase::Ringing);
+                    || (c.direction == CallDirection::Incoming && c.phase == Phase::Ringing);
                 if !acts {
                     // ha-sip crashed here for outgoing calls (issue #81); we decline clearly,
                     // and a refused command changes nothing.
@@ -294,7 +294,8 @@ impl Engine {
             Command::Reject { number, code } => {
                 let key = self.find_from(from_call, &number)?;
                 let c = self.calls.get(&key).ok_or_else(|| not_found(&number))?;
-                let (Some(r), Direction2::Incoming, Phase::Ringing) = (c.ua, c.direction, c.phase)
+                let (Some(r), CallDirection::Incoming, Phase::Ringing) =
+                    (c.ua, c.direction, c.phase)
                 else {
                     return Err(CommandError(format!(
                         "call {number} is not an incoming call that is ringing"
