@@ -50,7 +50,7 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
             "hasip-bus",
             &["hasip-engine", "hasip-sip", "hasip-menu"][..],
         ),
-        ("hasip-ha", &["hasip-audio"][..]),
+        ("hasip-ha", &[][..]),
         (
             "hasip",
             &[

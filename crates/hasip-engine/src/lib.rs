@@ -1,8 +1,8 @@
 //! The ha-sip-rs gateway as one sans-IO state machine.
 //!
 //! The engine composes the SIP user agent ([`hasip_sip::ua`]) with the gateway's call model
-//! (ha-sip's call ids, answer modes, settle and ring timers, events) and, as later issues
-//! land, media and menus. It never performs I/O. The shell drives it in this loop:
+//! (ha-sip's call ids, answer modes, settle and ring timers, events), each call's media
+//! session and menu. It never performs I/O. The shell drives it in this loop:
 //!
 //! 1. Push what happened: [`Engine::handle_sip`] (a SIP message arrived),
 //!    [`Engine::handle_rtp_bound`] (an RTP port the engine asked for is bound),

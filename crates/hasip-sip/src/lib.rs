@@ -1,8 +1,9 @@
 //! SIP for ha-sip-rs, sans-IO.
 //!
 //! This crate owns everything SIP: the message layer ([`message`]: our own zero-copy
-//! parser, validation and builder, and stream framing), and — as the signalling issue lands
-//! — transactions, dialogs, registration, digest authentication and SDP offer/answer.
+//! parser, validation and builder, and stream framing), transactions, dialogs, the user
+//! agent (registration, calls, who may call), digest authentication, SDP offer/answer and
+//! STUN.
 //!
 //! It never touches a socket, never reads the clock, never spawns and never reads the
 //! environment or files: bytes, `now` and seeds come in as arguments, and bytes, events
