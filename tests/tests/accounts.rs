@@ -198,3 +198,145 @@ fn register_and_dial_go_through_the_outbound_proxy() {
         k.log_text()
     );
 }
+
+#[test]
+fn custom_headers_go_into_the_accounts_register_and_invite() {
+    require(&["sipp"]);
+    let dir = WorkDir::new("accounts-headers");
+    let registrar = sipp::spawn(
+        &dir,
+        "registrar",
+        include_str!("../sipp/uas_registrar.xml"),
+        None,
+        &SippOptions {
+            server: true,
+            timeout: Duration::from_secs(20),
+            ..SippOptions::default()
+        },
+    );
+    let options = json!({
+        "sip_global": {"log_level": 3},
+        "sip": {"enabled": true, "registrar_uri": format!("sip:127.0.0.1:{}", registrar.port),
+                "id_uri": "sip:hasip@127.0.0.1", "user_name": "hasip", "password": "x",
+                "answer_mode": "listen", "settle_time": 0,
+                "options": "--header X-Tenant: home assistant --header X-Site:7 --keepalive 0"},
+    });
+    let mut gw = Gateway::start_with(&dir, Some(&options), &[]);
+    assert!(
+        gw.wait_log("registered account=1", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    let run = registrar.finish();
+    let register = run
+        .received
+        .iter()
+        .find(|m| m.starts_with("REGISTER "))
+        .expect("REGISTER");
+    assert!(
+        register.contains("X-Tenant: home assistant") && register.contains("X-Site: 7"),
+        "{register}"
+    );
+    let phone = sipp::spawn(
+        &dir,
+        "phone",
+        include_str!("../sipp/uas_answer.xml"),
+        None,
+        &SippOptions {
+            server: true,
+            timeout: Duration::from_secs(20),
+            ..SippOptions::default()
+        },
+    );
+    let number = format!("sip:uas@127.0.0.1:{}", phone.port);
+    gw.command(&json!({"command": "dial", "number": number}).to_string());
+    gw.wait_event("call_established", WAIT)
+        .expect("call_established");
+    gw.command(&json!({"command": "hangup", "number": number}).to_string());
+    let run = phone.finish();
+    let invite = run
+        .received
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("INVITE");
+    assert!(
+        invite.contains("X-Tenant: home assistant") && invite.contains("X-Site: 7"),
+        "{invite}"
+    );
+}
+
+#[test]
+fn an_outgoing_only_account_refuses_calls_and_a_receive_only_one_refuses_dial() {
+    require(&["sipp"]);
+    let dir = WorkDir::new("accounts-can-call");
+    let options = json!({
+        "sip_global": {"log_level": 3},
+        "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:alarm@127.0.0.1",
+                "answer_mode": "accept", "settle_time": 0,
+                "options": "--can-be-called disabled"},
+        "sip_2": {"enabled": true, "registrar_uri": "", "id_uri": "sip:door@127.0.0.1",
+                  "answer_mode": "accept", "settle_time": 0, "options": "--can-call disabled"},
+    });
+    let mut gw = Gateway::start_with(&dir, Some(&options), &[]);
+    // A call for the outgoing-only account: 403.
+    let scenario = include_str!("../sipp/uac_refused.xml").replace("CODE", "403");
+    let run = sipp::spawn(
+        &dir,
+        "to-alarm",
+        &scenario,
+        Some(gw.sip),
+        &SippOptions {
+            service: "alarm".into(),
+            ..SippOptions::default()
+        },
+    )
+    .finish();
+    assert!(run.passed(), "sipp: {:?}", run.received);
+    // A dial from the receive-only account is refused, naming the account and the option.
+    gw.command(
+        &json!({"command": "dial", "number": "sip:someone@127.0.0.1:5", "sip_account": 2})
+            .to_string(),
+    );
+    assert!(
+        gw.wait_log("--can-call disabled", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    // The receive-only account takes its calls; the outgoing-only one dials.
+    let run = sipp::spawn(
+        &dir,
+        "to-door",
+        include_str!("../sipp/uac_call.xml"),
+        Some(gw.sip),
+        &SippOptions {
+            service: "door".into(),
+            ..SippOptions::default()
+        },
+    )
+    .finish();
+    assert!(run.passed(), "sipp: {:?}", run.received);
+    let phone = sipp::spawn(
+        &dir,
+        "phone",
+        include_str!("../sipp/uas_answer.xml"),
+        None,
+        &SippOptions {
+            server: true,
+            timeout: Duration::from_secs(20),
+            ..SippOptions::default()
+        },
+    );
+    let number = format!("sip:uas@127.0.0.1:{}", phone.port);
+    gw.command(&json!({"command": "dial", "number": number, "sip_account": 1}).to_string());
+    let est = gw
+        .wait_event_n("call_established", 2, WAIT)
+        .expect("the outgoing-only account dials");
+    assert_eq!(est["sip_account"], 1, "{est}");
+    assert!(
+        !gw.events()
+            .iter()
+            .any(|e| e["event"] == "incoming_call" && e["sip_account"] == 1),
+        "{:?}",
+        gw.events()
+    );
+}

@@ -418,3 +418,74 @@ fn reject_answers_the_ringing_call_with_the_given_status() {
             .expect("call_disconnected");
     }
 }
+
+/// Issue 22: `a=rtcp-mux` (RFC 5761) is accepted when the caller offers it, and the
+/// gateway's RTCP then arrives on the caller's RTP port.
+#[test]
+fn rtcp_mux_puts_rtcp_on_the_rtp_port_when_the_caller_offers_it() {
+    let dir = WorkDir::new("call-rtcp-mux");
+    let mut gw = Gateway::start_with(&dir, Some(&direct("accept", 0.0)), &[]);
+    let sig = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let media = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let (local, rtp) = (
+        sig.local_addr().expect("addr"),
+        media.local_addr().expect("addr"),
+    );
+    let sdp = format!(
+        "v=0\r\no=door 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=rtcp-mux\r\n",
+        rtp.port()
+    );
+    let head = |method: &str, cseq: u32, to_tag: &str| {
+        format!(
+            "{method} sip:hasip@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKmux{cseq}{method};rport\r\n\
+             From: <sip:door@{local}>;tag=mux\r\nTo: <sip:hasip@{gw}>{to_tag}\r\nCall-ID: mux@{local}\r\n\
+             CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContact: <sip:door@{local}>\r\n",
+            gw = gw.sip
+        )
+    };
+    let invite = format!(
+        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head("INVITE", 1, ""),
+        sdp.len()
+    );
+    sig.send_to(invite.as_bytes(), gw.sip).expect("send");
+    sig.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut buf = vec![0u8; 65_536];
+    let ok = hasip_tests::wait_for(WAIT, Duration::from_millis(1), || {
+        let n = sig.recv(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        text.starts_with("SIP/2.0 200 ").then_some(text)
+    })
+    .expect("200 OK");
+    assert!(ok.contains("a=rtcp-mux\r\n"), "{ok}");
+    let to = hasip_tests::raw::header(&ok, "To").expect("To");
+    let tag = to.split_once(";tag=").map(|(_, t)| t).expect("to tag");
+    let ack = format!(
+        "{}Content-Length: 0\r\n\r\n",
+        head("ACK", 1, &format!(";tag={tag}"))
+    );
+    sig.send_to(ack.as_bytes(), gw.sip).expect("send");
+    // The gateway's RTP and RTCP both come to the one port we offered.
+    media
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let rtcp = hasip_tests::wait_for(Duration::from_secs(12), Duration::from_millis(1), || {
+        let n = media.recv(&mut buf).ok()?;
+        (n >= 8 && (200..=204).contains(&buf[1])).then_some(buf[1])
+    });
+    assert!(
+        rtcp.is_some(),
+        "no RTCP on the RTP port:\n{}",
+        gw.log_text()
+    );
+    let bye = format!(
+        "{}Content-Length: 0\r\n\r\n",
+        head("BYE", 2, &format!(";tag={tag}"))
+    );
+    sig.send_to(bye.as_bytes(), gw.sip).expect("send");
+    gw.wait_event("call_disconnected", WAIT)
+        .expect("call_disconnected");
+    let _ = &mut gw;
+}

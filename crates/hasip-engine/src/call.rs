@@ -123,9 +123,28 @@ impl Engine {
                 "number: {number:?} is not a SIP URI (e.g. \"sip:**620@fritz.box\")"
             )));
         }
-        let account = sip_account
-            .and_then(|n| self.config.accounts.iter().position(|a| a.number == n))
-            .unwrap_or(0);
+        let account = match sip_account {
+            Some(n) => self
+                .config
+                .accounts
+                .iter()
+                .position(|a| a.number == n)
+                .ok_or_else(|| {
+                    CommandError(format!(
+                        "sip_account: {n} is not an account that runs (enabled, with a menu \
+                         file that loads)"
+                    ))
+                })?,
+            None => 0,
+        };
+        if let Some(a) = self.config.accounts.get(account)
+            && !a.can_call
+        {
+            return Err(CommandError(format!(
+                "sip_account: {} does not make calls (--can-call disabled in its options)",
+                a.number
+            )));
+        }
         let number_acct = self.config.accounts.get(account).map_or(1, |a| a.number);
         let called = self
             .config

@@ -31,6 +31,9 @@ pub struct Account {
     /// `--extract-headers`: these headers of the INVITE (incoming calls) or of the 2xx
     /// (outgoing calls) go into every event's `headers`, keyed as configured.
     pub extract_headers: Vec<String>,
+    /// `--can-call`: false for an account that only takes calls (`dial` with it is
+    /// refused).
+    pub can_call: bool,
 }
 
 /// Static settings of the engine.

@@ -110,6 +110,7 @@ impl Engine {
             clock_rate: clock,
         });
         cfg.remote = n.remote;
+        cfg.rtcp_mux = n.rtcp_mux;
         // Strict RTP: media from the SDP's host, or (a phone behind NAT) from the host its
         // SIP came from.
         cfg.signalling_ip = c.ua.and_then(|r| self.ua.peer_of(r)).map(|p| p.addr.ip());

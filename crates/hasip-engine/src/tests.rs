@@ -37,12 +37,15 @@ fn account(mode: AnswerMode, settle_ms: u64) -> Account {
             expires: 300,
             keepalive: None,
             allow_calls_from: None,
+            headers: Vec::new(),
+            can_be_called: true,
         },
         answer_mode: mode,
         settle_time: Duration::from_millis(settle_ms),
         answer_after: Duration::ZERO,
         incoming: None,
         extract_headers: Vec::new(),
+        can_call: true,
     }
 }
 

@@ -174,6 +174,17 @@ impl Refusal {
         }
     }
 
+    pub(crate) fn not_called(id_uri: &str) -> Self {
+        Self {
+            code: 403,
+            reason: "Forbidden",
+            why: format!(
+                "INVITE for {id_uri}, an account that takes no calls (--can-be-called \
+                 disabled in its options)"
+            ),
+        }
+    }
+
     pub(crate) fn no_user(user: &str) -> Self {
         Self {
             code: 404,

@@ -181,6 +181,8 @@ pub struct Media {
     pub ptime: Option<u32>,
     /// `a=rtcp` port.
     pub rtcp_port: Option<u16>,
+    /// `a=rtcp-mux` (RFC 5761): RTCP on the RTP port.
+    pub rtcp_mux: bool,
 }
 
 impl Media {
@@ -312,6 +314,7 @@ impl SessionDescription {
                         direction: None,
                         ptime: None,
                         rtcp_port: None,
+                        rtcp_mux: false,
                     });
                 }
                 "a" => {
@@ -350,6 +353,7 @@ impl SessionDescription {
                         "rtcp" => {
                             m.rtcp_port = arg.split_whitespace().next().and_then(|p| p.parse().ok())
                         }
+                        "rtcp-mux" => m.rtcp_mux = true,
                         _ => {}
                     }
                 }
@@ -424,6 +428,9 @@ impl fmt::Display for SessionDescription {
             if let Some(d) = m.direction {
                 write!(f, "a={}\r\n", d.attr())?;
             }
+            if m.rtcp_mux {
+                write!(f, "a=rtcp-mux\r\n")?;
+            }
         }
         Ok(())
     }
@@ -444,6 +451,8 @@ pub struct Negotiated {
     pub direction: Direction,
     /// Packet time in ms.
     pub ptime: u32,
+    /// RTCP shares the RTP port (both sides said `a=rtcp-mux`).
+    pub rtcp_mux: bool,
 }
 
 /// The local side of an offer or answer.
@@ -516,6 +525,9 @@ pub fn offer(local: &Local) -> SessionDescription {
             direction: Some(local.direction),
             ptime: Some(20),
             rtcp_port: None,
+            // Offered (RFC 5761 §5.1.1); RTCP moves to the RTP port only if the answer
+            // has it too.
+            rtcp_mux: true,
         }],
     }
 }
@@ -614,6 +626,7 @@ pub fn answer(
             direction: Some(direction),
             ptime: Some(ptime),
             rtcp_port: None,
+            rtcp_mux: m.rtcp_mux,
         }],
     };
     Ok((
@@ -625,6 +638,7 @@ pub fn answer(
             remote,
             direction,
             ptime,
+            rtcp_mux: m.rtcp_mux,
         },
     ))
 }
@@ -661,6 +675,7 @@ pub fn accept_answer(
         remote: remote_addr(answer, m)?,
         direction: their_dir.answer_to(our_dir),
         ptime: m.ptime.unwrap_or(20),
+        rtcp_mux: m.rtcp_mux && ours.rtcp_mux,
     })
 }
 
@@ -693,6 +708,24 @@ mod tests {
         assert!(text.contains("a=rtpmap:101 telephone-event/8000\r\n"));
         // Our own output parses back to the same description.
         assert_eq!(SessionDescription::parse(&text).unwrap(), sd);
+    }
+
+    #[test]
+    fn rtcp_mux_is_offered_and_taken_only_when_both_sides_say_so() {
+        let ours = offer(&local(&[Codec::Pcmu]));
+        assert!(ours.to_string().contains("a=rtcp-mux\r\n"));
+        // An offer without it: the answer leaves it out, RTCP stays on port + 1.
+        let plain = SessionDescription::parse(BARESIP_OFFER).unwrap();
+        let (sd, n) = answer(&plain, &local(&[Codec::Pcmu])).unwrap();
+        assert!(!n.rtcp_mux && !sd.to_string().contains("rtcp-mux"));
+        // An offer with it: accepted (RFC 5761 §5.1.1).
+        let muxed = SessionDescription::parse(&format!("{BARESIP_OFFER}a=rtcp-mux\r\n")).unwrap();
+        let (sd, n) = answer(&muxed, &local(&[Codec::Pcmu])).unwrap();
+        assert!(n.rtcp_mux && sd.to_string().contains("a=rtcp-mux\r\n"));
+        // The answer to our offer decides.
+        assert!(accept_answer(&ours, &sd).unwrap().rtcp_mux);
+        let (plain_answer, _) = answer(&plain, &local(&[Codec::Pcmu])).unwrap();
+        assert!(!accept_answer(&ours, &plain_answer).unwrap().rtcp_mux);
     }
 
     #[test]

@@ -81,6 +81,10 @@ pub struct AccountConfig {
     /// registers, in addition to its registrar's and proxy's addresses; for a direct-call
     /// account, instead of the default private and loopback networks (`None`).
     pub allow_calls_from: Option<Vec<ipnet::IpNet>>,
+    /// Headers added to the account's REGISTER and INVITE requests (`--header`).
+    pub headers: Vec<(String, String)>,
+    /// False for an account that only makes calls: INVITEs for it are answered 403.
+    pub can_be_called: bool,
 }
 
 /// Static settings.

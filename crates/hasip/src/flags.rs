@@ -24,6 +24,8 @@ enum Kind {
     Port,
     PortRange,
     Choice(&'static [&'static str]),
+    /// Text of several words: up to the next word that starts with `--`.
+    Words,
 }
 
 const ENABLED: [&str; 6] = ["enabled", "enable", "true", "yes", "on", "1"];
@@ -167,6 +169,15 @@ pub struct AccountFlags {
     /// from, besides its registrar and proxy (a direct-call account: instead of the private
     /// and loopback networks). `any` takes them from everywhere.
     pub allow_calls_from: Option<Vec<hasip_sip::admission::IpNet>>,
+    /// `--header NAME: VALUE` (ha-sip-rs addition, repeatable; ha-sip #126): headers added
+    /// to the account's REGISTER and INVITE requests.
+    pub headers: Vec<(String, String)>,
+    /// `--can-call disabled` (ha-sip-rs addition): the account never dials; `dial` with it
+    /// is refused.
+    pub can_call: bool,
+    /// `--can-be-called disabled` (ha-sip-rs addition): the account takes no calls; INVITEs
+    /// for it are answered 403.
+    pub can_be_called: bool,
     /// The flags given that have no effect here (`--ice`, the NAT switches, `--turn-*`),
     /// as written, for one warning at start-up.
     pub ignored: Vec<&'static str>,
@@ -191,6 +202,9 @@ impl Default for AccountFlags {
             keepalive_secs: 15,
             register_expires: 300,
             allow_calls_from: None,
+            headers: Vec::new(),
+            can_call: true,
+            can_be_called: true,
             ignored: Vec::new(),
         }
     }
@@ -231,6 +245,9 @@ const ACCOUNT: &[(&str, Kind)] = &[
     ("keepalive", Kind::Text),
     ("register-expires", Kind::Text),
     ("allow-calls-from", Kind::Text),
+    ("header", Kind::Words),
+    ("can-call", Kind::Bool),
+    ("can-be-called", Kind::Bool),
 ];
 
 /// A parsed value.
@@ -278,6 +295,15 @@ fn parse_flags<'a>(
                 .next()
                 .ok_or_else(|| FlagError(format!("{field}: --{canonical} needs a value")))?,
         };
+        if matches!(kind, Kind::Words) {
+            let mut text = value.to_owned();
+            while let Some(w) = words.next_if(|w| !w.starts_with("--")) {
+                text.push(' ');
+                text.push_str(w);
+            }
+            out.push((canonical, V::Text(text)));
+            continue;
+        }
         let v = match kind {
             Kind::Bool => {
                 if ENABLED.contains(&value) {
@@ -292,7 +318,7 @@ fn parse_flags<'a>(
                     )));
                 }
             }
-            Kind::Text => V::Text(value.to_owned()),
+            Kind::Text | Kind::Words => V::Text(value.to_owned()),
             Kind::Port => V::Port(value.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(
                 || {
                     FlagError(format!(
@@ -417,6 +443,55 @@ pub fn parse_global(text: &str) -> Result<GlobalFlags, FlagError> {
     Ok(g)
 }
 
+/// Headers the gateway writes itself: `--header` may not set them.
+const MANAGED_HEADERS: &[&str] = &[
+    "via",
+    "v",
+    "from",
+    "f",
+    "to",
+    "t",
+    "call-id",
+    "i",
+    "cseq",
+    "contact",
+    "m",
+    "content-length",
+    "l",
+    "content-type",
+    "c",
+    "max-forwards",
+    "route",
+    "record-route",
+    "authorization",
+    "proxy-authorization",
+    "expires",
+    "allow",
+    "supported",
+    "k",
+];
+
+/// `NAME: VALUE` of `--header`: a header name (RFC 3261 token) the gateway does not write
+/// itself, and a value of one line.
+fn parse_header(field: &str, text: &str) -> Result<(String, String), FlagError> {
+    let bad = |why: &str| FlagError(format!("{field}: --header {text:?}: {why}"));
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| bad("write it as NAME: VALUE, e.g. --header X-Tenant: home"))?;
+    let (name, value) = (name.trim(), value.trim());
+    let token = |c: char| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(bad("the name is not a SIP header name"));
+    }
+    if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(bad("the gateway writes this header itself"));
+    }
+    if value.is_empty() || value.chars().any(char::is_control) {
+        return Err(bad("the value is empty or not one line"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
 /// Account flags ha-sip has that change nothing here (docs/compatibility.md says why):
 /// accepted, so that copied options keep working, and named in a warning at start-up.
 pub const IGNORED_ACCOUNT_FLAGS: &[&str] = &[
@@ -443,6 +518,9 @@ pub fn parse_account(field: &str, text: &str) -> Result<AccountFlags, FlagError>
         }
         match name {
             "proxy" => a.proxy = Some(as_text(v)),
+            "header" => a.headers.push(parse_header(field, &as_text(v))?),
+            "can-call" => a.can_call = as_bool(&v),
+            "can-be-called" => a.can_be_called = as_bool(&v),
             "allow-calls-from" => {
                 let text = as_text(v);
                 let nets = hasip_sip::admission::parse_networks(&text)
@@ -503,6 +581,36 @@ pub fn parse_account(field: &str, text: &str) -> Result<AccountFlags, FlagError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_take_several_words_and_refuse_what_the_gateway_writes() {
+        let a = parse_account(
+            "sip_2.options",
+            "--header X-Tenant: home assistant --proxy sip:p --header X-Site:7",
+        )
+        .unwrap();
+        assert_eq!(
+            a.headers,
+            vec![
+                ("X-Tenant".to_owned(), "home assistant".to_owned()),
+                ("X-Site".to_owned(), "7".to_owned())
+            ]
+        );
+        assert_eq!(a.proxy.as_deref(), Some("sip:p"));
+        let e = parse_account("sip_2.options", "--header Via: x")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.starts_with("sip_2.options: --header \"Via: x\": the gateway writes"),
+            "{e}"
+        );
+        let e = parse_account("sip.options", "--header nocolon")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("NAME: VALUE"), "{e}");
+        let a = parse_account("sip.options", "--can-call off --can-be-called yes").unwrap();
+        assert!(!a.can_call && a.can_be_called);
+    }
 
     #[test]
     fn flags_without_effect_are_listed_once_for_the_start_up_warning() {

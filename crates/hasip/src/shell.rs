@@ -282,6 +282,8 @@ fn engine_config(
                 keepalive: (flags.keepalive_secs > 0)
                     .then(|| Duration::from_secs(u64::from(flags.keepalive_secs))),
                 allow_calls_from: flags.allow_calls_from.clone(),
+                headers: flags.headers.clone(),
+                can_be_called: flags.can_be_called,
             },
             answer_mode: match a.answer_mode {
                 config::AnswerMode::Listen => AnswerMode::Listen,
@@ -291,6 +293,7 @@ fn engine_config(
             answer_after: Duration::ZERO,
             incoming: incoming.clone(),
             extract_headers: flags.extract_headers.clone(),
+            can_call: flags.can_call,
         })
         .collect();
     EngineConfig {

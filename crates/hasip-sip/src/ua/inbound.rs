@@ -175,6 +175,26 @@ impl UserAgent {
             .and_then(Result::ok)
             .and_then(|u| u.user().map(|u| u.into_owned()))
             .unwrap_or_default();
+        // An account that only makes calls takes none: a call for its user is refused as
+        // such, and it is no candidate for any other.
+        if let Some(&i) = trusting.iter().find(|&&i| {
+            !self.accounts[i].cfg.can_be_called
+                && !ruri_user.is_empty()
+                && self.accounts[i].user.as_deref() == Some(ruri_user.as_str())
+        }) {
+            return Err(Refusal::not_called(self.accounts[i].cfg.id_uri.as_str()));
+        }
+        let callable: Vec<usize> = trusting
+            .iter()
+            .copied()
+            .filter(|&i| self.accounts[i].cfg.can_be_called)
+            .collect();
+        let Some(&first) = callable.first() else {
+            return Err(Refusal::not_called(
+                self.accounts[trusting[0]].cfg.id_uri.as_str(),
+            ));
+        };
+        let trusting = callable;
         let to_user = req
             .to()
             .and_then(Result::ok)
@@ -204,7 +224,7 @@ impl UserAgent {
             return Ok(Some(AccountId(i)));
         }
         if ruri_user.is_empty() {
-            return Ok(Some(AccountId(trusting[0])));
+            return Ok(Some(AccountId(first)));
         }
         Err(Refusal::no_user(&ruri_user))
     }

@@ -134,6 +134,9 @@ impl UserAgent {
         b.header(HeaderName::Expires, expires);
         b.header(HeaderName::Allow, &self.allow);
         b.header(HeaderName::UserAgent, &self.cfg.user_agent);
+        for (n, v) in &a.cfg.headers {
+            b.header_named(n, v);
+        }
         if let Some((ch, proxy_auth)) = a.last_challenge.clone() {
             a.nonce_count += 1;
             let cnonce = self.rng.hex(16);

@@ -45,6 +45,8 @@ fn account(registrar: Option<&str>) -> AccountConfig {
         expires: 300,
         keepalive: None,
         allow_calls_from: None,
+        headers: Vec::new(),
+        can_be_called: true,
     }
 }
 

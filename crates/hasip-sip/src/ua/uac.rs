@@ -129,6 +129,11 @@ impl UserAgent {
         b.header(HeaderName::Contact, contact);
         b.header(HeaderName::Allow, &self.allow);
         b.header(HeaderName::UserAgent, &self.cfg.user_agent);
+        if let Some(a) = account.and_then(|a| self.accounts.get(a.0)) {
+            for (n, v) in &a.cfg.headers {
+                b.header_named(n, v);
+            }
+        }
         for (n, v) in &c.extra_headers {
             b.header_named(n, v);
         }
