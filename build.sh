@@ -141,6 +141,8 @@ run_tests() {
   cargo fmt --all -- --check
   echo "build.sh: cargo clippy"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  # hasip-media builds without libopus too (the `opus` feature off).
+  cargo clippy -p hasip-media --no-default-features --all-targets --locked -- -D warnings
   # The black-box tests run the real binary, so build it first.
   cargo build --locked -p hasip
   if cargo nextest --version >/dev/null 2>&1; then

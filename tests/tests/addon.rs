@@ -1142,7 +1142,7 @@ fn every_schema_key_reaches_the_loader() {
                   "incoming_call_file": "", "options": "--use-sip-outbound off"},
         "tts": {"engine_id": "tts.piper", "platform": "google_translate", "language": "de",
                 "voice": "thorsten", "debug_print": true},
-        "webhook": {"id": "my_hook", "delivery": "event"},
+        "webhook": {"id": "my_hook", "delivery": "event", "spool_dir": "/data/events"},
         "mqtt": {"enabled": true, "broker_address": "core-mosquitto", "broker_port": 8883,
                  "username": "addons", "password": "mqttpw", "tls": true,
                  "command_topic": "sip/cmd", "state_topic": "sip/state", "availability_topic": "sip/up",
@@ -1186,6 +1186,7 @@ fn every_schema_key_reaches_the_loader() {
     expect("mqtt.tls", "true");
     expect("mqtt.availability_topic", "sip/up");
     expect("webhook.delivery", "Event");
+    expect("webhook.spool_dir", "/data/events");
     expect("mqtt.discovery", "false");
     expect("mqtt.discovery_prefix", "ha");
     expect("mqtt.node_id", "door-2");
@@ -1343,6 +1344,7 @@ fn fields(o: &Options) -> BTreeMap<String, String> {
     put("tts.debug_print", t.debug_print.to_string());
     put("webhook.id", o.webhook.id.clone());
     put("webhook.delivery", format!("{:?}", o.webhook.delivery));
+    put("webhook.spool_dir", o.webhook.spool_dir.clone());
     let q = &o.mqtt;
     put("mqtt.enabled", q.enabled.to_string());
     put("mqtt.broker_address", q.broker_address.clone());
@@ -1491,6 +1493,7 @@ fn env_example_covers_every_variable_and_loads() {
     // README predates ha-sip-rs's own variables.
     let added = [
         "HA_EVENT_DELIVERY",
+        "WEBHOOK_SPOOL_DIR",
         "MQTT_DISCOVERY",
         "MQTT_DISCOVERY_PREFIX",
         "MQTT_NODE_ID",

@@ -25,6 +25,7 @@ mod cache;
 mod client;
 mod config;
 mod error;
+mod spool;
 pub mod supervisor;
 mod tts;
 mod webhook;

@@ -27,10 +27,15 @@
 //!
 //! Delivery is at least once: if Home Assistant processed a request but the answer was
 //! lost, the retry posts it again.
+//!
+//! With a spool folder ([`Webhooks::start_with_spool`]), each event is also written to
+//! disk before `try_send` returns, removed once it is delivered, refused or given up, and
+//! queued again at the next start: a restart (SIGTERM or SIGKILL) while Home Assistant is
+//! away loses nothing (see `spool.rs`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -39,6 +44,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{Id, JoinSet};
 
 use crate::client::HaClient;
+use crate::spool::{Record, Spool};
+
+/// The most bytes the spool holds (its files are also at most the queue's capacity).
+const SPOOL_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Tuning of the delivery queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +111,7 @@ pub enum WebhookError {
 pub struct Webhooks {
     tx: mpsc::UnboundedSender<Msg>,
     shared: Arc<Shared>,
+    spool: Option<Arc<Mutex<Spool>>>,
 }
 
 #[derive(Debug)]
@@ -140,6 +150,8 @@ struct Job {
     targets: Vec<Target>,
     event: String,
     body: Bytes,
+    /// Its file in the spool, if it has one.
+    spooled: Option<u64>,
 }
 
 impl Job {
@@ -170,6 +182,20 @@ impl Webhooks {
     /// # Panics
     /// When called outside a tokio runtime (as `tokio::spawn` does).
     pub fn start(client: HaClient, options: WebhookOptions) -> Self {
+        Self::start_with_spool(client, options, None)
+    }
+
+    /// [`Webhooks::start`] with a spool folder: events are kept there until delivered, and
+    /// what an earlier run left there is queued first, in its order. A folder that cannot
+    /// be used is logged, and events then live in memory only.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime (as `tokio::spawn` does).
+    pub fn start_with_spool(
+        client: HaClient,
+        options: WebhookOptions,
+        spool_dir: Option<&std::path::Path>,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             capacity: options.capacity.max(1),
@@ -181,8 +207,49 @@ impl Webhooks {
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         });
-        tokio::spawn(dispatch(client, options, Arc::clone(&shared), rx));
-        Self { tx, shared }
+        let mut left_over = Vec::new();
+        let spool =
+            spool_dir.and_then(
+                |dir| match Spool::open(dir, shared.capacity, SPOOL_MAX_BYTES) {
+                    Ok((spool, records)) => {
+                        left_over = records;
+                        Some(Arc::new(Mutex::new(spool)))
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            dir = %dir.display(),
+                            error = %e,
+                            "webhook spool cannot be used: undelivered events live in memory only"
+                        );
+                        None
+                    }
+                },
+            );
+        if !left_over.is_empty() {
+            tracing::info!(
+                events = left_over.len(),
+                "webhook spool: events from the last run are delivered first"
+            );
+        }
+        for (seq, r) in left_over {
+            shared.pending.fetch_add(1, Ordering::AcqRel);
+            let job = Job {
+                call_key: r.call_key,
+                targets: r.targets,
+                event: r.event,
+                body: Bytes::from(r.body),
+                spooled: Some(seq),
+            };
+            let _ = tx.send(Msg::Job(Arc::new(job)));
+        }
+        tokio::spawn(dispatch(
+            client,
+            options,
+            Arc::clone(&shared),
+            spool.clone(),
+            rx,
+        ));
+        Self { tx, shared, spool }
     }
 
     /// Queues `body` for `webhook_ids` (in that order) as part of call `call_key`. Never
@@ -209,7 +276,7 @@ impl Webhooks {
             tracing::trace!(call = call_key, "no webhook id for this event");
             return Ok(());
         }
-        let job = Arc::new(Job {
+        let mut job = Job {
             call_key: call_key.to_owned(),
             targets: targets.to_vec(),
             event: body
@@ -218,7 +285,8 @@ impl Webhooks {
                 .unwrap_or("")
                 .to_owned(),
             body: Bytes::from(body.to_string()),
-        });
+            spooled: None,
+        };
         let s = &self.shared;
         if s.closed.load(Ordering::Acquire) {
             s.dropped.fetch_add(1, Ordering::Relaxed);
@@ -239,6 +307,18 @@ impl Webhooks {
             );
             return Err(WebhookError::Full(s.capacity));
         }
+        if let Some(spool) = &self.spool
+            && let Ok(mut spool) = spool.lock()
+        {
+            // On disk before it counts as queued.
+            job.spooled = spool.write(&Record {
+                call_key: job.call_key.clone(),
+                targets: job.targets.clone(),
+                event: job.event.clone(),
+                body: String::from_utf8_lossy(&job.body).into_owned(),
+            });
+        }
+        let job = Arc::new(job);
         tracing::debug!(
             call = call_key,
             event = %job.event,
@@ -284,6 +364,7 @@ async fn dispatch(
     client: HaClient,
     opts: WebhookOptions,
     shared: Arc<Shared>,
+    spool: Option<Arc<Mutex<Spool>>>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
 ) {
     let max_in_flight = opts.max_in_flight.max(1);
@@ -350,6 +431,12 @@ async fn dispatch(
                 };
                 if let Some(job) = in_flight.remove(&id) {
                     shared.pending.fetch_sub(1, Ordering::AcqRel);
+                    // Delivered, refused or given up: its file goes.
+                    if let (Some(seq), Some(spool)) = (job.spooled, &spool)
+                        && let Ok(mut spool) = spool.lock()
+                    {
+                        spool.remove(seq);
+                    }
                     busy_keys.remove(&job.call_key);
                     if waiting.contains_key(&job.call_key) {
                         ready.push_back(job.call_key.clone());
@@ -368,10 +455,17 @@ async fn dispatch(
                     .chain(waiting.values().flatten())
                     .collect();
                 for job in &left {
-                    tracing::warn!(
-                        "webhook not delivered before shutdown: {}",
-                        job.describe()
-                    );
+                    if job.spooled.is_some() {
+                        tracing::info!(
+                            "webhook not delivered before shutdown, kept in the spool for the next start: {}",
+                            job.describe()
+                        );
+                    } else {
+                        tracing::warn!(
+                            "webhook not delivered before shutdown: {}",
+                            job.describe()
+                        );
+                    }
                 }
                 shared.failed.fetch_add(left.len() as u64, Ordering::Relaxed);
                 shared.pending.fetch_sub(left.len(), Ordering::AcqRel);

@@ -279,6 +279,9 @@ pub struct Webhook {
     pub id: String,
     /// Where events go (ha-sip-rs addition): webhooks, the event bus, or both.
     pub delivery: Delivery,
+    /// Where undelivered events wait on disk (ha-sip-rs addition): empty for the add-on's
+    /// default, `/data/spool`; stand-alone, no spool unless set (`WEBHOOK_SPOOL_DIR`).
+    pub spool_dir: String,
 }
 
 impl Default for Webhook {
@@ -286,6 +289,7 @@ impl Default for Webhook {
         Self {
             id: "sip_call_webhook_id".to_owned(),
             delivery: Delivery::Both,
+            spool_dir: String::new(),
         }
     }
 }
@@ -457,6 +461,7 @@ pub const ENV_VARIABLES: &[&str] = &[
     "HA_TOKEN",
     "HA_WEBHOOK_ID",
     "HA_EVENT_DELIVERY",
+    "WEBHOOK_SPOOL_DIR",
     "BROKER_ADDRESS",
     "BROKER_PORT",
     "BROKER_USERNAME",
@@ -549,6 +554,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Options>
     o.tts.debug_print = boolean("TTS_DEBUG_PRINT");
     // Stand-alone ha-sip has no global webhook unless HA_WEBHOOK_ID is set.
     o.webhook.id = text("HA_WEBHOOK_ID").unwrap_or_default();
+    o.webhook.spool_dir = text("WEBHOOK_SPOOL_DIR").unwrap_or_default();
     if let Some(d) = text("HA_EVENT_DELIVERY") {
         o.webhook.delivery = match d.to_ascii_lowercase().as_str() {
             "webhook" => Delivery::Webhook,

@@ -9,6 +9,9 @@ use hasip_ha::{AudioCache, HaClient, HaConfig, Mode, Target, TtsEngine, TtsReque
 
 use crate::config::{Delivery, Options};
 
+/// The add-on's spool folder, in its persistent `/data`.
+const ADDON_SPOOL: &str = "/data/spool";
+
 /// `tts.debug_print` (ha-sip): lists Home Assistant's TTS engines with their languages,
 /// and the configured engine's voices, and says whether the configured engine and
 /// language exist. In a task: the websocket never holds up start-up.
@@ -149,7 +152,19 @@ impl Ha {
                 }
             }
         };
-        let webhooks = Webhooks::start(client.clone(), hasip_ha::WebhookOptions::default());
+        // Undelivered events wait on disk: the add-on's /data survives restarts and updates.
+        let spool_dir = match options.webhook.spool_dir.trim() {
+            "" if client.config().mode == Mode::AddOn => {
+                Some(std::path::PathBuf::from(ADDON_SPOOL))
+            }
+            "" => None,
+            dir => Some(std::path::PathBuf::from(dir)),
+        };
+        let webhooks = Webhooks::start_with_spool(
+            client.clone(),
+            hasip_ha::WebhookOptions::default(),
+            spool_dir.as_deref(),
+        );
         let delivery = options.webhook.delivery;
         tracing::info!(base = %client.config().base_url, ?delivery, "Home Assistant client ready");
         if client.config().mode == Mode::AddOn && delivery.webhooks() {
