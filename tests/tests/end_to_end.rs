@@ -515,6 +515,48 @@ fn the_first_prompt_is_fetched_while_the_phone_rings_so_it_starts_at_pick_up() {
     );
 }
 
+/// Issue 22: in listen mode the incoming-call file's first prompt is fetched while the
+/// phone rings too, so when an automation answers, the greeting starts at pick-up even with
+/// a slow TTS engine.
+#[test]
+fn in_listen_mode_the_files_first_prompt_is_fetched_while_it_rings() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-prefetch-listen");
+    let ha = HomeAssistant::start(&dir);
+    let file = dir.file("incoming.yaml");
+    std::fs::write(
+        &file,
+        "menu:\n  message: Welcome home\n  post_action: hangup\n",
+    )
+    .unwrap();
+    let mut sip = direct("listen");
+    sip["incoming_call_file"] = json!(file.to_string_lossy());
+    let mut gw = gateway(
+        &dir,
+        &ha,
+        sip,
+        json!({"tts": {"engine_id": ENGINE, "language": "en", "voice": "slow"}}),
+    );
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    ring_gateway(&door, &gw);
+    let ring = gw.wait_event("incoming_call", WAIT).expect("incoming_call");
+    // The slow voice takes 1.5 s; the automation answers after 2 s of ringing.
+    assert!(gw.wait_log("TTS fetched ahead", WAIT), "{}", gw.log_text());
+    // Ringing for 2 s is the scenario (a person walking to the phone), not a wait for
+    // the gateway.
+    std::thread::sleep(Duration::from_secs(2));
+    gw.command(&json!({"command": "answer", "number": ring["internal_id"]}).to_string());
+    door.wait_event("CALL_ESTABLISHED", WAIT).expect("answered");
+    door.wait_event("CALL_CLOSED", WAIT)
+        .expect("hung up after the greeting");
+    let got = heard(&door);
+    let (onset, _) = audio::active_span(&got, 8000, 0.01).expect("the greeting was heard");
+    assert!(
+        onset < 0.3,
+        "the greeting started {onset:.3} s after pick-up"
+    );
+}
+
 /// An entity's state and attributes in Home Assistant.
 fn entity(ha: &HomeAssistant, id: &str) -> Option<Value> {
     let (status, body) = ha.get(&format!("states/{id}"))?;

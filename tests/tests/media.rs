@@ -112,6 +112,31 @@ fn an_mp3_prompt_is_decoded_resampled_and_heard() {
     assert_heard(&samples_8k(&fixture("speech_8k.wav")), &got, 8.0);
 }
 
+/// `file` converted by sox to `name` (the extension picks the format), at 16 kHz, so the
+/// gateway decodes and resamples it.
+fn converted(dir: &WorkDir, file: &Path, name: &str) -> PathBuf {
+    let out = dir.file(name);
+    let ok = std::process::Command::new(hasip_tests::tool("sox"))
+        .arg(file)
+        .args(["-r", "16000"])
+        .arg(&out)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "sox could not write {}", out.display());
+    out
+}
+
+#[test]
+fn ogg_vorbis_and_flac_prompts_are_heard() {
+    require(&["baresip", "sox"]);
+    for (name, min_snr) in [("speech.ogg", 8.0), ("speech.flac", 20.0)] {
+        let dir = WorkDir::new(&format!("media-{}-prompt", name.replace('.', "-")));
+        let file = converted(&dir, &fixture("speech_8k.wav"), name);
+        let got = play_to_baresip(&dir, &file);
+        assert_heard(&samples_8k(&fixture("speech_8k.wav")), &got, min_snr);
+    }
+}
+
 /// sipp calls the gateway and plays Debian's RFC 4733 pcaps (one digit each, the three
 /// end packets sharing one sequence number) in the order of their sequence numbers.
 #[test]

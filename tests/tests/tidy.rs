@@ -225,6 +225,12 @@ fn pure_crates_forbid_clock_threads_and_sockets_in_clippy() {
         "std::net::UdpSocket",
         "std::net::TcpStream",
         "std::net::TcpListener",
+        "std::net::ToSocketAddrs::to_socket_addrs",
+        "std::thread::sleep",
+        "std::io::stdin",
+        "std::process::Command::new",
+        "std::fs::write",
+        "std::fs::OpenOptions::open",
     ] {
         assert!(
             first.contains(needed),
@@ -236,6 +242,14 @@ fn pure_crates_forbid_clock_threads_and_sockets_in_clippy() {
         assert_eq!(
             text, first,
             "crates/{pure}/clippy.toml differs from hasip-sip's (clippy reads only the nearest file)"
+        );
+        // Invariant 5: no unwrap, expect or panic on input, enforced by these lints.
+        let lib = read(&root.join(format!("crates/{pure}/src/lib.rs")));
+        assert!(
+            lib.contains(
+                "#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]"
+            ),
+            "crates/{pure}/src/lib.rs does not warn on unwrap_used, expect_used and panic"
         );
     }
 }

@@ -476,9 +476,9 @@ impl Engine {
             .get(idx)
             .cloned()
             .unwrap_or_else(|| Arc::clone(&self.standard_tree));
-        if mode == AnswerMode::Accept {
-            self.prefetch(key, &tree);
-        }
+        // Listen mode too: the file's first prompt plays when the call is answered, so it
+        // is fetched while it rings.
+        self.prefetch(key, &tree);
         self.calls.insert(
             key,
             Call {

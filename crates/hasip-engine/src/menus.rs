@@ -270,10 +270,17 @@ impl Engine {
                 if let Some(w) = webhook_to_call {
                     c.webhooks = w;
                 }
-                if let Some(m) = menu {
-                    c.menu
-                        .handle_menu_replaced(now, Arc::new(MenuTree::new(&m)));
+                let tree = menu.map(|m| Arc::new(MenuTree::new(&m)));
+                if let Some(t) = &tree {
+                    c.menu.handle_menu_replaced(now, Arc::clone(t));
                 }
+                let established = c.phase == Phase::Established;
+                if let Some(t) = tree.filter(|_| !established) {
+                    // Not playing yet: its first prompt is fetched now, so the caller does
+                    // not wait for TTS at pick-up (issue 22).
+                    self.prefetch(key, &t);
+                }
+                let c = self.calls.get_mut(&key).ok_or_else(|| not_found(&number))?;
                 if c.phase == Phase::Established {
                     // ha-sip 5.5: an answer with a menu on an established call enters it.
                     self.drain_menu(now, key);

@@ -1053,3 +1053,37 @@ fn options_are_answered_statelessly_with_the_same_tag_for_a_retransmission() {
             .is_some_and(|a| a.contains("INVITE"))
     );
 }
+
+/// Eight calls answered at the same instant and never acknowledged: their 2xx
+/// retransmissions fall due together. Two runs with the same seed send the same bytes in
+/// the same order (the calls' table is a HashMap whose order differs between instances).
+#[test]
+fn the_same_seed_sends_the_same_bytes_when_many_deadlines_fall_together() {
+    let run = || {
+        let mut h = H::new(vec![account(None)]);
+        let mut calls = Vec::new();
+        for n in 0..8 {
+            h.recv(&invite_for("hasip", &format!("same{n}")));
+            let ev = h.events();
+            let [UaEvent::IncomingCall { call, .. }] = ev.as_slice() else {
+                panic!("{ev:?}")
+            };
+            calls.push(*call);
+        }
+        for c in &calls {
+            h.ua.accept(h.now, *c, Bytes::from_static(b"v=0\r\n"))
+                .unwrap();
+        }
+        let mut wire = Vec::new();
+        for ms in [0, 500, 1_500, 3_500] {
+            h.at(ms);
+            while let Some(t) = h.ua.poll_transmit() {
+                wire.push(t.payload.to_vec());
+            }
+        }
+        wire
+    };
+    let (a, b) = (run(), run());
+    assert!(a.len() > 8 * 3, "retransmissions were sent: {}", a.len());
+    assert_eq!(a, b);
+}
