@@ -27,7 +27,12 @@ use crate::rtp::{self, Recorder, RtpIn, RtpSocket, Sink};
 use crate::stdin::{self, StdinEvent};
 use crate::tcp::{self, ConnEvent, ConnHandle};
 
+mod inputs;
 mod outputs;
+use inputs::{
+    begin_shutdown, on_connection, on_mqtt, on_resolved, on_rtp, on_stdin, on_stun_bound,
+    report_broken_accounts, warn_ignored_flags,
+};
 use outputs::{drain, mqtt_message, run_command};
 
 /// Command-line values that win over the configuration file.
@@ -595,18 +600,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             .and_then(|u| u.as_sip().and_then(|s| s.host.ip()))
     });
     let adv = advertised_ip(g.bind_address, towards);
-    for (number, _, f, _) in &checked.accounts {
-        if !f.ignored.is_empty() {
-            let flags: Vec<String> = f.ignored.iter().map(|n| format!("--{n}")).collect();
-            tracing::warn!(
-                account = number,
-                "options {} are accepted for ha-sip compatibility and have no effect (no \
-                 ICE or TURN; Contact and Via always follow the registrar's received/rport; \
-                 see docs/compatibility.md)",
-                flags.join(" ")
-            );
-        }
-    }
+    warn_ignored_flags(&checked);
     let mut rng = hasip_sip::rng::Rng::from_seed(os_seed()?);
     let stun = stun_at_start(&checked, udp.as_ref(), &mut rng).await?;
     let mut local = Vec::new();
@@ -702,29 +696,7 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
             .then(|| mqtt::discovery(&checked.options)),
         registration_notices: crate::notify::Registrations::default(),
     };
-    // Accounts whose configuration cannot be used do not run; the others do.
-    for (number, id_uri, reason) in &checked.broken {
-        tracing::error!(
-            account = number,
-            "{reason}; this account does not register or take calls, the others run"
-        );
-        io.status
-            .misconfigured(*number, id_uri.clone(), reason.clone());
-        io.publish_account(*number);
-        if let Some(s) = &io.sensors {
-            s.misconfigured(*number, reason);
-        }
-        let addon = io
-            .ha
-            .as_ref()
-            .filter(|h| h.client.config().mode == hasip_ha::Mode::AddOn);
-        if let (Some(ha), Some(a)) = (addon, io.status.account(*number)) {
-            let (uri, reg) = (a.id_uri.clone(), a.registration.clone());
-            if let Some((id, body)) = io.registration_notices.update(*number, &uri, &reg) {
-                crate::notify::send(&ha.client, id, body);
-            }
-        }
-    }
+    report_broken_accounts(&mut io, &checked.broken);
     let (health_tx, mut health_rx) = mpsc::channel::<crate::health::Request>(8);
     let _health = crate::health::serve(crate::health::socket_path(g.port), health_tx);
     let (stdin_tx, mut stdin_rx) = mpsc::channel::<StdinEvent>(64);
@@ -788,99 +760,16 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 }
                 Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
             },
-            Some(ev) = conn_rx.recv() => match ev {
-                ConnEvent::Frame { id, from, data } => {
-                    if let Some((_, spoke)) = io.accepted.get_mut(&id) {
-                        *spoke = true;
-                    }
-                    let transport = io.conns.get(&id).map_or(Transport::Tcp, |(t, _)| *t);
-                    trace_message("recv", transport, from, &data);
-                    let peer = Peer { transport, addr: from, connection: Some(id) };
-                    engine.handle_sip(Instant::now(), peer, data);
-                }
-                ConnEvent::Closed { id } => io.remove_conn(id),
-                ConnEvent::Idle { id } => {
-                    if !engine.connection_in_use(id) {
-                        tracing::debug!(conn = id.0, "idle connection closed");
-                        io.remove_conn(id);
-                    }
-                }
-                ConnEvent::ConnectFailed { id } => {
-                    let target = io.by_addr.iter().find(|(_, v)| **v == id).map(|(k, _)| *k);
-                    io.remove_conn(id);
-                    if let Some((transport, addr)) = target {
-                        engine.handle_connection_failed(Instant::now(), transport, addr);
-                    }
-                }
-            },
-            Some(p) = rtp_rx.recv() => {
-                let now = Instant::now();
-                engine.handle_rtp(now, p.call, p.from, &p.data);
-                // Take what else is waiting before the loop recomputes its deadline.
-                for _ in 0..64 {
-                    match rtp_rx.try_recv() {
-                        Ok(p) => engine.handle_rtp(now, p.call, p.from, &p.data),
-                        Err(_) => break,
-                    }
-                }
-            }
-            Some(b) = stun_rx.recv() => {
-                let public = match b.result {
-                    Ok(a) => {
-                        tracing::info!(call = b.call.0, public = %a, "STUN: the RTP socket is seen as this address");
-                        Some(a)
-                    }
-                    Err(e) => {
-                        tracing::warn!(call = b.call.0, error = %e, "STUN: no public RTP address; using the local one");
-                        None
-                    }
-                };
-                match rtp::start(b.call, b.sock, io.rtp_tx.clone()) {
-                    Ok((local, sock)) => {
-                        io.rtp.insert(b.call, sock);
-                        engine.handle_rtp_bound(Instant::now(), b.call, Ok(public.unwrap_or(local)));
-                    }
-                    Err(e) => engine.handle_rtp_bound(Instant::now(), b.call, Err(e.to_string())),
-                }
-            }
+            Some(ev) = conn_rx.recv() => on_connection(&mut engine, &mut io, ev),
+            Some(p) = rtp_rx.recv() => on_rtp(&mut engine, p, &mut rtp_rx),
+            Some(b) = stun_rx.recv() => on_stun_bound(&mut engine, &mut io, b),
             Some(f) = audio_rx.recv() => {
                 let (call, playback, result) = io.audio_cache.finish(f);
                 engine.handle_audio(Instant::now(), call, playback, result);
             }
-            Some((host, addr)) = resolve_rx.recv() => {
-                match addr {
-                    Some((ip, _)) => {
-                        io.names.insert(ip, host.clone());
-                    }
-                    None => tracing::warn!(host, "cannot resolve host"),
-                }
-                engine.handle_resolved(Instant::now(), &host, addr);
-            }
-            ev = stdin_rx.recv(), if stdin_open => match ev {
-                Some(StdinEvent::Line(line)) => run_command(&mut engine, &io, "stdin", &line),
-                Some(StdinEvent::TooLong) => tracing::error!(limit = stdin::MAX_LINE, "stdin: command line too long, ignored"),
-                None => {
-                    // EOF: the Supervisor may not attach stdin; keep running.
-                    tracing::debug!("stdin closed");
-                    stdin_open = false;
-                }
-            },
-            Some(m) = mqtt_rx.recv() => match m {
-                hasip_bus::mqtt::MqttIn::Command(payload) => match std::str::from_utf8(&payload) {
-                    Ok(text) => run_command(&mut engine, &io, "mqtt", text),
-                    Err(e) => io.command_failed("mqtt", &format!("the payload is not UTF-8 ({e})")),
-                },
-                hasip_bus::mqtt::MqttIn::Connected => {
-                    tracing::info!("MQTT: connected and subscribed");
-                    io.publish_device();
-                }
-                hasip_bus::mqtt::MqttIn::Message { topic, payload, retained } => {
-                    mqtt_message(&mut engine, &io, &topic, &payload, retained);
-                }
-                hasip_bus::mqtt::MqttIn::Disconnected { reason, retry_in } => {
-                    tracing::warn!(%reason, ?retry_in, "MQTT: not connected");
-                }
-            },
+            Some((host, addr)) = resolve_rx.recv() => on_resolved(&mut engine, &mut io, &host, addr),
+            ev = stdin_rx.recv(), if stdin_open => stdin_open = on_stdin(&mut engine, &io, ev),
+            Some(m) = mqtt_rx.recv() => on_mqtt(&mut engine, &io, m),
             r = async {
                 match mqtt_later.as_mut() {
                     Some(rx) => rx.await,
@@ -901,14 +790,10 @@ pub async fn run(checked: Checked) -> anyhow::Result<()> {
                 engine.handle_timeout(Instant::now());
             }
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
-                tracing::info!("SIGTERM: shutting down");
-                engine.shutdown(Instant::now());
-                shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                shutdown_deadline = Some(begin_shutdown(&mut engine, "SIGTERM"));
             }
             _ = sigint.recv(), if shutdown_deadline.is_none() => {
-                tracing::info!("SIGINT: shutting down");
-                engine.shutdown(Instant::now());
-                shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                shutdown_deadline = Some(begin_shutdown(&mut engine, "SIGINT"));
             }
         }
         drain(&mut engine, &mut io).await;
