@@ -33,6 +33,10 @@ const FIELDS: &[&str] = &[
     "service",
     "entity_id",
     "service_data",
+    "numbers",
+    "acknowledge_digit",
+    "acknowledge_timeout",
+    "id",
 ];
 
 /// The keys of a menu object, which often sit beside a command's fields by mistake.
@@ -195,6 +199,7 @@ fn names_its_field(e: &BusError) -> bool {
     let m = e.0.as_str();
     let field = FIELDS.iter().any(|f| m.starts_with(&format!("{f}: ")))
         || m.starts_with("webhook_to_call.")
+        || m.starts_with("numbers[")
         || m.starts_with("domain, service: ");
     let expected = m.starts_with("not an object: ") || m.starts_with("not JSON (");
     let says_what = [

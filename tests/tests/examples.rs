@@ -279,6 +279,15 @@ fn verb_fields(verb: &str) -> Option<&'static [&'static str]> {
             "post_action",
         ],
         "start_recording" => &["number", "recording_file"],
+        "escalate" => &[
+            "id",
+            "numbers",
+            "message",
+            "acknowledge_digit",
+            "acknowledge_timeout",
+            "ring_timeout",
+            "sip_account",
+        ],
         "state" | "quit" => &[],
         _ => return None,
     })
@@ -298,6 +307,8 @@ const EVENTS: &[&str] = &[
     "recording_stopped",
     "pin_lockout",
     "call_disconnected",
+    "escalation_acknowledged",
+    "escalation_failed",
 ];
 
 const AUTOMATION_KEYS: &[&str] = &[
@@ -936,11 +947,10 @@ fn the_common_jobs_have_examples() {
     let options = yaml_to_json(&files["addon-options/doorbell-intercom.yaml"]).expect("yaml");
     assert_eq!(options["sip"]["registrar_uri"], "", "direct, no registrar");
     assert!(files["automations/doorbell-intercom.yaml"].contains("'incoming_call'"));
-    // Escalation: dials in turn, driven by call_disconnected, ring_timeout logged.
-    has("automations/escalation.yaml", &["dial", "call_service"]);
+    // Escalation: one escalate command, its result turned into a notification.
+    has("automations/escalation.yaml", &["escalate"]);
     let esc = &files["automations/escalation.yaml"];
-    assert!(esc.contains("call_disconnected:") && esc.contains("ring_timeout:"));
-    assert!(esc.contains("repeat:"));
+    assert!(esc.contains("numbers:") && esc.contains("escalation_failed"));
     // Voice assistant: answer, dial Assist, bridge.
     has(
         "automations/voice-assistant.yaml",
@@ -992,9 +1002,15 @@ fn a_bad_field_value_fails() {
     let p = broken(
         "automations/escalation.yaml",
         "ring_timeout: 30",
-        "ring_timeout: 30\n                sip_account: 7",
+        "ring_timeout: 30\n          sip_account: 7",
     );
     assert_caught(&p, "sip_account");
+    let p = broken(
+        "automations/escalation.yaml",
+        "acknowledge_digit: \"1\"",
+        "acknowledge_digit: \"11\"",
+    );
+    assert_caught(&p, "acknowledge_digit");
 }
 
 #[test]
@@ -1022,15 +1038,9 @@ fn a_bad_menu_fails() {
     );
     assert_caught(&p, "post_action");
     let p = broken(
-        "automations/escalation.yaml",
-        "post_action: hangup",
-        "post_acton: hangup",
-    );
-    assert_caught(&p, "post_acton");
-    let p = broken(
-        "automations/escalation.yaml",
-        "domain: input_boolean",
-        "domian: input_boolean",
+        "dial-dtmf-services.yaml",
+        "domain: switch",
+        "domian: switch",
     );
     assert_caught(&p, "domain");
 }
@@ -1060,12 +1070,12 @@ fn a_broken_payload_or_wrong_add_on_fails() {
 #[test]
 fn webhooks_and_templates_that_cannot_match_fail() {
     let p = broken(
-        "automations/escalation.yaml",
-        "webhook_id: alarm_escalation_call_ended",
-        "webhook_id: alarm_escalation_call_end",
+        "automations/door-opener-notifications.yaml",
+        "webhook_id: door_opener",
+        "webhook_id: door_opener_2",
     );
-    assert_caught(&p, "\"alarm_escalation_call_ended\" is posted to");
-    assert_caught(&p, "listens on webhook \"alarm_escalation_call_end\"");
+    assert_caught(&p, "\"door_opener\" is posted to");
+    assert_caught(&p, "listens on webhook \"door_opener_2\"");
     let p = broken(
         "automations/door-opener-notifications.yaml",
         "menu_id == 'door_opened'",

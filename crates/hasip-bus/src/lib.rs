@@ -49,6 +49,7 @@ pub const VERBS: &[&str] = &[
     "stop_playback",
     "start_recording",
     "stop_recording",
+    "escalate",
     "state",
     "quit",
 ];
@@ -144,6 +145,108 @@ fn millis(
                 range.end()
             ))
         })
+}
+
+/// Whole or fractional seconds within `range` (a number or a numeric string), or `default`.
+fn seconds(
+    obj: &Map<String, Value>,
+    name: &str,
+    default: Duration,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<Duration, BusError> {
+    let secs = match obj.get(name) {
+        None | Some(Value::Null) => return Ok(default),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(other) => {
+            return Err(BusError(format!(
+                "{name}: expected seconds, got {}",
+                kind(other)
+            )));
+        }
+    };
+    secs.filter(|s| s.is_finite() && range.contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            BusError(format!(
+                "{name}: {} is not seconds from {} to {}",
+                obj.get(name).map_or_else(String::new, ToString::to_string),
+                range.start(),
+                range.end()
+            ))
+        })
+}
+
+/// `escalate` (ha-sip-rs addition): `numbers` (SIP URIs, or objects with `number`,
+/// `ring_timeout` and `message`), `message`, `acknowledge_digit` (1), `acknowledge_timeout`
+/// (30 s), `ring_timeout` (30 s), `id`, `sip_account`.
+fn escalation(obj: &Map<String, Value>) -> Result<hasip_engine::EscalationRequest, BusError> {
+    let list = match obj.get("numbers") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        Some(Value::Array(_)) | None | Some(Value::Null) => {
+            return Err(BusError("numbers: required, a list of SIP URIs".into()));
+        }
+        Some(other) => {
+            return Err(BusError(format!(
+                "numbers: expected a list of SIP URIs, got {}",
+                kind(other)
+            )));
+        }
+    };
+    let mut targets = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let target = match item {
+            Value::String(s) if !s.trim().is_empty() => hasip_engine::EscalationTarget {
+                number: s.trim().to_owned(),
+                ring_timeout: None,
+                message: None,
+            },
+            Value::Object(o) => hasip_engine::EscalationTarget {
+                number: field_str(o, "number")?
+                    .filter(|s| !s.trim().is_empty())
+                    .ok_or_else(|| BusError(format!("numbers[{i}].number: required")))?,
+                ring_timeout: match o.get("ring_timeout") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => Some(
+                        seconds(o, "ring_timeout", Duration::ZERO, 1.0..=3600.0)
+                            .map_err(|e| BusError(format!("numbers[{i}].{}", e.0)))?,
+                    ),
+                },
+                message: field_str(o, "message")?.filter(|m| !m.trim().is_empty()),
+            },
+            other => {
+                return Err(BusError(format!(
+                    "numbers[{i}]: expected a SIP URI or an object with number, got {}",
+                    kind(other)
+                )));
+            }
+        };
+        targets.push(target);
+    }
+    let digit = field_str(obj, "acknowledge_digit")?.unwrap_or_else(|| "1".into());
+    let mut chars = digit.trim().chars();
+    let acknowledge_digit = match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => c,
+        _ => {
+            return Err(BusError(format!(
+                "acknowledge_digit: {digit:?} is not one key (0-9, * or #)"
+            )));
+        }
+    };
+    Ok(hasip_engine::EscalationRequest {
+        id: field_str(obj, "id")?.filter(|s| !s.trim().is_empty()),
+        targets,
+        message: required_str(obj, "message")?,
+        acknowledge_digit,
+        acknowledge_timeout: seconds(
+            obj,
+            "acknowledge_timeout",
+            Duration::from_secs(30),
+            1.0..=600.0,
+        )?,
+        ring_timeout: seconds(obj, "ring_timeout", Duration::from_secs(30), 1.0..=3600.0)?,
+        sip_account: sip_account(obj)?,
+    })
 }
 
 /// ha-sip converts `sip_account` to an integer (int or string accepted).
@@ -367,6 +470,7 @@ pub fn parse_command(value: &Value) -> Result<Request, BusError> {
         },
         "state" => Command::State,
         "quit" => Command::Quit,
+        "escalate" => Command::Escalate(Box::new(escalation(obj)?)),
         other => {
             let hint = VERBS
                 .iter()
@@ -480,6 +584,23 @@ pub fn event_json(ev: &Event) -> Value {
         }
         EventKind::RecordingStarted(f) | EventKind::RecordingStopped(f) => {
             m.insert("recording_file".into(), f.clone().into());
+        }
+        EventKind::EscalationAcknowledged(r) | EventKind::EscalationFailed(r) => {
+            m.insert("escalation_id".into(), r.id.clone().into());
+            m.insert(
+                "numbers".into(),
+                Value::Array(r.numbers.iter().cloned().map(Value::from).collect()),
+            );
+            let attempts: Vec<Value> = r
+                .attempts
+                .iter()
+                .map(|(n, o)| serde_json::json!({"number": n, "outcome": o}))
+                .collect();
+            m.insert("attempts".into(), Value::Array(attempts));
+            m.insert(
+                "acknowledged_by".into(),
+                r.acknowledged_by.clone().map_or(Value::Null, Value::from),
+            );
         }
         EventKind::IncomingCall
         | EventKind::OutgoingCallInitiated

@@ -355,6 +355,7 @@ impl Engine {
         if c.phase == Phase::Ended {
             return;
         }
+        let answered = matches!(c.phase, Phase::Settling | Phase::Established);
         c.phase = Phase::Ended;
         c.menu.handle_call_ended();
         let had_rtp = c.rtp.take().is_some();
@@ -365,12 +366,17 @@ impl Engine {
         if had_rtp {
             self.outputs.push_back(Output::ReleaseRtp { call: key });
         }
+        let info = self.calls.get(&key).map(|c| c.info.clone());
         if let Some(c) = self.calls.remove(&key)
             && let Some(r) = c.ua
         {
             self.by_ua.remove(&r);
         }
         self.order.retain(|k| *k != key);
+        if let Some(info) = info {
+            // An escalation's attempt: the next number is called once this call is gone.
+            self.escalation_call_ended(now, key, answered, &info);
+        }
     }
 
     pub(crate) fn confirmed(&mut self, now: Instant, key: CallKey) {

@@ -142,6 +142,9 @@ pub enum Command {
     State,
     /// Hang up, unregister, exit.
     Quit,
+    /// `escalate` (ha-sip-rs addition): ring a list of numbers in turn until someone
+    /// acknowledges with a digit.
+    Escalate(Box<crate::EscalationRequest>),
 }
 
 /// Why a command failed. The message names the field or the call.

@@ -21,6 +21,7 @@ mod call;
 mod command;
 mod config;
 mod drop_log;
+mod escalation;
 mod headers;
 mod ids;
 mod media;
@@ -48,6 +49,7 @@ use call::{Call, CallDirection, Phase};
 pub use command::{Command, CommandError, DtmfMethod};
 pub use config::{Account, AnswerMode, Config, RecordingChannels};
 use drop_log::DropLog;
+pub use escalation::{EscalationReport, EscalationRequest, EscalationTarget};
 pub use hasip_media::DtmfTiming;
 pub use ids::parse_number;
 pub use media::MediaIo;
@@ -72,6 +74,10 @@ pub struct Engine {
     drops: DropLog,
     /// Calls refused by who-may-call, logged once per source per minute.
     refusals: DropLog,
+    /// Escalations in progress (`escalate`).
+    escalations: Vec<escalation::Escalation>,
+    /// Numbers the escalations that were given no id.
+    next_escalation: u64,
     /// Draws each media session's seed (SSRC, first sequence number and timestamp).
     rng: Rng,
     /// Mixed with the call's key into its SDP session id (`o=`), which is public.
@@ -138,6 +144,8 @@ impl Engine {
             outputs: VecDeque::new(),
             drops: DropLog::drops(),
             refusals: DropLog::refusals(),
+            escalations: Vec::new(),
+            next_escalation: 0,
             shutting_down: false,
             incoming_trees,
             standard_tree: Arc::new(MenuTree::standard()),

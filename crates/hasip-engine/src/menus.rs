@@ -125,6 +125,7 @@ impl Engine {
             return;
         }
         c.menu.handle_digit(now, digit);
+        self.escalation_digit(key, digit);
         self.drain_menu(now, key);
     }
 
@@ -485,6 +486,7 @@ impl Engine {
                 }
                 Ok(())
             }
+            Command::Escalate(request) => self.escalate(now, *request),
             Command::Quit => {
                 tracing::info!("Quit.");
                 self.shutdown(now);

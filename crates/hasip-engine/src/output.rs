@@ -50,6 +50,10 @@ pub enum EventKind {
     RecordingStopped(String),
     /// The call ended.
     CallDisconnected,
+    /// An escalation's callee pressed the acknowledging digit (carries the call that did).
+    EscalationAcknowledged(crate::EscalationReport),
+    /// Nobody acknowledged an escalation (carries its last call, if one was made).
+    EscalationFailed(crate::EscalationReport),
 }
 
 /// What a finished playback was (the `playback_done` fields).
@@ -77,6 +81,8 @@ impl EventKind {
             Self::RecordingStarted(_) => "recording_started",
             Self::RecordingStopped(_) => "recording_stopped",
             Self::CallDisconnected => "call_disconnected",
+            Self::EscalationAcknowledged(_) => "escalation_acknowledged",
+            Self::EscalationFailed(_) => "escalation_failed",
         }
     }
 }

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::status::AccountStatus;
 
 /// The gateway's events, as the event entity's `event_types`.
-pub(crate) const EVENT_TYPES: [&str; 12] = [
+pub(crate) const EVENT_TYPES: [&str; 14] = [
     "incoming_call",
     "outgoing_call_initiated",
     "call_established",
@@ -37,6 +37,8 @@ pub(crate) const EVENT_TYPES: [&str; 12] = [
     "playback_done",
     "recording_started",
     "recording_stopped",
+    "escalation_acknowledged",
+    "escalation_failed",
 ];
 
 /// What a button asks for.
