@@ -2,17 +2,38 @@
 //!
 //! The engine composes the SIP user agent ([`hasip_sip::ua`]) with the gateway's call model
 //! (ha-sip's call ids, answer modes, settle and ring timers, events), each call's media
-//! session and menu. It never performs I/O. The shell drives it in this loop:
+//! session and menu. It never performs I/O, never reads a clock and never draws from the
+//! operating system: the shell does, and hands it what happened.
 //!
-//! 1. Push what happened: [`Engine::handle_sip`] (a SIP message arrived),
-//!    [`Engine::handle_rtp_bound`] (an RTP port the engine asked for is bound),
-//!    [`Engine::handle_resolved`] (a host name was resolved), [`Engine::handle_command`]
-//!    (a command arrived), [`Engine::handle_timeout`] (the deadline from `poll_timeout` passed).
-//! 2. Drain [`Engine::poll_output`] until it returns `None`, performing each output.
-//! 3. Sleep until the next input or [`Engine::poll_timeout`].
+//! # The contract
 //!
-//! Time is always an argument (`now`); randomness comes from the seed given to
-//! [`Engine::new`]. One faulty message or command affects only its own call.
+//! Create it with [`Engine::with_rng`] (production: a generator seeded from the OS) or
+//! [`Engine::new`] (tests: a number, so the same seed gives the same bytes), then call
+//! [`Engine::start`] once. Each turn of the shell's loop is:
+//!
+//! 1. **One input**, stamped with the `now` the shell read when it woke:
+//!    [`Engine::handle_sip`] (a SIP message arrived, with its source and connection),
+//!    [`Engine::handle_rtp`] (a datagram on a call's RTP socket),
+//!    [`Engine::handle_rtp_bound`] (the RTP port asked for by [`Output::BindRtp`] is bound,
+//!    or could not be), [`Engine::handle_audio`] (the audio asked for by
+//!    [`Output::FetchAudio`] is decoded, or failed), [`Engine::handle_resolved`] (a host
+//!    asked for by [`Output::Resolve`]), [`Engine::handle_connection_failed`] (a TCP or TLS
+//!    connect failed), [`Engine::handle_command`] (a command from stdin or MQTT; an error
+//!    names the field or call and changes nothing), [`Engine::handle_timeout`] (the
+//!    deadline of `poll_timeout` passed), [`Engine::shutdown`] (SIGTERM: hang up,
+//!    unregister).
+//! 2. **Every output**: [`Engine::poll_output`] until `None`. Each [`Output`] says what to
+//!    do: send bytes, bind or release an RTP port, fetch audio, open, write or close a
+//!    recording, call a Home Assistant service, post an event (webhook, event bus, MQTT),
+//!    look up a host, report a registration. Media datagrams and recording frames are lent
+//!    through [`Engine::drain_media`] without copying.
+//! 3. **Sleep** until the next input or [`Engine::poll_timeout`], whichever comes first.
+//!
+//! The shell may ask at any time: [`Engine::connection_in_use`] (before closing an idle
+//! connection a peer opened), [`Engine::is_idle`] (leave after `shutdown` once nothing is
+//! pending), [`Engine::call_count`] and [`Engine::call_ids`].
+//!
+//! One faulty message or command affects only its own call.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -20,6 +41,7 @@
 mod call;
 mod command;
 mod config;
+mod dispatch;
 mod drop_log;
 mod escalation;
 mod headers;
