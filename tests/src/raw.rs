@@ -26,30 +26,76 @@ pub fn udp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> Opt
     }
 }
 
-/// Like [`udp_exchange`], over a fresh TCP connection.
-pub fn tcp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&target, timeout).ok()?;
-    let port = s.local_addr().ok()?.port();
+/// What came back over a TCP connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpOutcome {
+    /// A response (its head), the first that is not a `100 Trying`.
+    Answer(String),
+    /// The peer closed the connection (or reset it) without a response.
+    Closed,
+    /// Nothing within the timeout, and the connection still open.
+    TimedOut,
+    /// The connection could not be made or written to.
+    Failed(String),
+}
+
+/// Sends `message` (with `{port}` filled in) over a fresh TCP connection and tells an
+/// answer, a close and a timeout apart.
+pub fn tcp_request(target: SocketAddr, message: &str, timeout: Duration) -> TcpOutcome {
+    let mut s = match TcpStream::connect_timeout(&target, timeout) {
+        Ok(s) => s,
+        Err(e) => return TcpOutcome::Failed(format!("connect: {e}")),
+    };
+    let port = match s.local_addr() {
+        Ok(a) => a.port(),
+        Err(e) => return TcpOutcome::Failed(format!("local address: {e}")),
+    };
     let payload = message.replace("{port}", &port.to_string());
-    s.write_all(payload.as_bytes()).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
+    if let Err(e) = s.write_all(payload.as_bytes()) {
+        return TcpOutcome::Failed(format!("write: {e}"));
+    }
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
+    loop {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return TcpOutcome::TimedOut;
+        };
+        if s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .is_err()
+        {
+            return TcpOutcome::Failed("set_read_timeout".into());
         }
-        if let Some(end) = find(&got, b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) => return TcpOutcome::Closed,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return TcpOutcome::TimedOut;
+            }
+            Err(_) => return TcpOutcome::Closed,
+        }
+        while let Some(end) = find(&got, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&got[..end]).into_owned();
             if !head.starts_with("SIP/2.0 100 ") {
-                return Some(head + "\r\n\r\n");
+                return TcpOutcome::Answer(head + "\r\n\r\n");
             }
             got.drain(..end + 4);
         }
     }
-    None
+}
+
+/// Like [`udp_exchange`], over a fresh TCP connection: the answer, or `None` for a close,
+/// a timeout or a failure ([`tcp_request`] tells them apart).
+pub fn tcp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> Option<String> {
+    match tcp_request(target, message, timeout) {
+        TcpOutcome::Answer(a) => Some(a),
+        _ => None,
+    }
 }
 
 /// A TCP connection to `target` from the address `source` (another loopback address stands

@@ -265,15 +265,16 @@ fn rfc4475_invalid_cases_over_tcp_get_their_responses_or_close_the_stream() {
     let mut gw = Gateway::start(&dir);
     for (name, msg, code) in cases() {
         let msg = msg.replace("{t}", "TCP");
-        let r = raw::tcp_exchange(gw.sip, &msg, Duration::from_millis(700));
-        match name {
-            // Over a stream a Content-Length beyond what arrives means "wait for more", and
-            // an unreadable one makes framing impossible: the connection is closed.
-            "clerr" | "ncl" | "mcl01" => assert_eq!(r, None, "{name}"),
-            _ => {
-                let r = r.unwrap_or_else(|| panic!("{name}: no answer over TCP"));
+        let r = raw::tcp_request(gw.sip, &msg, Duration::from_millis(700));
+        match (name, r) {
+            // Over a stream a Content-Length beyond what arrives means "wait for more"...
+            ("clerr", r) => assert_eq!(r, raw::TcpOutcome::TimedOut, "{name}"),
+            // ...and an unreadable or contradictory one makes framing impossible: closed.
+            ("ncl" | "mcl01", r) => assert_eq!(r, raw::TcpOutcome::Closed, "{name}"),
+            (_, raw::TcpOutcome::Answer(r)) => {
                 assert_eq!(raw::status(&r), Some(code), "{name}: {}", first_line(&r));
             }
+            (_, other) => panic!("{name}: no answer over TCP: {other:?}"),
         }
         assert!(gw.is_running(), "{name}: gateway died");
     }
