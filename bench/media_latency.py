@@ -168,7 +168,7 @@ http.server.ThreadingHTTPServer.daemon_threads = True
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HA)
 threading.Thread(target=srv.serve_forever, daemon=True).start()
 gw = start({"sip_global": {"log_level": 1, "global_options": "--call-rate-limit 0"}, "sip": {"enabled": True, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
-            "answer_mode": "accept", "settle_time": 0}, "webhook": {"id": "bench"}},
+            "answer_mode": "accept", "settle_time": 0}, "webhook": {"id": "bench", "spool_dir": os.environ.get("SPOOL_DIR", "")}},
            {"HA_BASE_URL": f"http://127.0.0.1:{srv.server_address[1]}/api", "HA_TOKEN": "bench-token"})
 wait_up()
 seq = 1000

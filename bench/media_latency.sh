@@ -2,6 +2,7 @@
 # 200 OK -> first prompt packet (target <= 5 ms); a key press's first RFC 4733 packet
 # -> webhook (<= 2 ms median, <= 5 ms p99); an end-only event; an in-band tone -> webhook
 # (<= 60 ms median). Exits non-zero on a miss. Usage: bench/media_latency.sh [CALLS]
+# SPOOL_DIR=DIR keeps the webhooks in a spool folder (the add-on's default) meanwhile.
 # STALLS=1 also runs bench/cpu_speed.rs at the lowest priority meanwhile and reports the
 # figures again without the samples that overlap a stretch in which the host ran this
 # virtual machine's CPUs slower (BENCHMARKS.md).
