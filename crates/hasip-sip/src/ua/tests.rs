@@ -1087,3 +1087,14 @@ fn the_same_seed_sends_the_same_bytes_when_many_deadlines_fall_together() {
     assert!(a.len() > 8 * 3, "retransmissions were sent: {}", a.len());
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_direct_account_without_a_user_takes_calls_for_any_user() {
+    let mut any = account(None);
+    any.id_uri = "sip:127.0.0.1".into();
+    let mut h = H::new(vec![any]);
+    assert_eq!(
+        refusal(&mut h, "192.168.1.30:5060", &invite_for("1234", "any1")),
+        None
+    );
+}
