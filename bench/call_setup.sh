@@ -4,7 +4,7 @@
 # without MQTT, then twice in MQTT mode against a mosquitto started here on loopback:
 # mosquitto's default configuration with commands 100 ms apart (as automations send them),
 # then `set_tcp_nodelay true` with commands back to back.
-# Usage: bench/call_setup.sh [CALLS]
+# Exits non-zero when a median misses its target. Usage: bench/call_setup.sh [CALLS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p hasip -q
