@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use super::*;
 
+mod pair;
+
 #[allow(clippy::disallowed_methods)]
 fn t0() -> Instant {
     Instant::now()
