@@ -254,8 +254,8 @@ impl Engine {
             acknowledged_by: acknowledged.clone(),
         };
         let kind = match acknowledged {
-            Some(_) => EventKind::EscalationAcknowledged(report.clone()),
-            None => EventKind::EscalationFailed(report.clone()),
+            Some(_) => EventKind::EscalationAcknowledged(Box::new(report.clone())),
+            None => EventKind::EscalationFailed(Box::new(report.clone())),
         };
         tracing::info!(escalation = e.id, result = kind.name(), attempts = ?report.attempts, "escalation over");
         let info = e.last_call.unwrap_or_else(|| CallInfo {

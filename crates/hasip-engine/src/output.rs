@@ -51,9 +51,9 @@ pub enum EventKind {
     /// The call ended.
     CallDisconnected,
     /// An escalation's callee pressed the acknowledging digit (carries the call that did).
-    EscalationAcknowledged(crate::EscalationReport),
+    EscalationAcknowledged(Box<crate::EscalationReport>),
     /// Nobody acknowledged an escalation (carries its last call, if one was made).
-    EscalationFailed(crate::EscalationReport),
+    EscalationFailed(Box<crate::EscalationReport>),
 }
 
 /// What a finished playback was (the `playback_done` fields).
