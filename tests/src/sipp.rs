@@ -24,6 +24,33 @@ impl SippRun {
     pub fn passed(&self) -> bool {
         self.status.is_some_and(|s| s.success())
     }
+
+    /// True when sipp received a `code` answer to its (first) INVITE: the call was
+    /// answered even if a late provisional made sipp call the scenario failed.
+    pub fn got_invite_answer(&self, code: u16) -> bool {
+        let status = format!("SIP/2.0 {code} ");
+        self.received
+            .iter()
+            .any(|m| m.starts_with(&status) && m.contains("CSeq: 1 INVITE"))
+    }
+
+    /// The first message received that starts with `start` (`"INVITE "`, `"REGISTER "`).
+    pub fn first(&self, start: &str) -> Option<&str> {
+        self.received
+            .iter()
+            .find(|m| m.starts_with(start))
+            .map(String::as_str)
+    }
+}
+
+/// Starts sipp as a server (a phone or a registrar) on a free port, waiting up to 20 s.
+pub fn serve(dir: &WorkDir, name: &str, scenario: &str) -> SippHandle {
+    let opts = SippOptions {
+        server: true,
+        timeout: Duration::from_secs(20),
+        ..SippOptions::default()
+    };
+    spawn(dir, name, scenario, None, &opts)
 }
 
 /// A scenario that sends `request` (sipp keywords such as `[service]`, `[branch]` allowed)

@@ -203,17 +203,7 @@ fn register_and_dial_go_through_the_outbound_proxy() {
 fn custom_headers_go_into_the_accounts_register_and_invite() {
     require(&["sipp"]);
     let dir = WorkDir::new("accounts-headers");
-    let registrar = sipp::spawn(
-        &dir,
-        "registrar",
-        include_str!("../sipp/uas_registrar.xml"),
-        None,
-        &SippOptions {
-            server: true,
-            timeout: Duration::from_secs(20),
-            ..SippOptions::default()
-        },
-    );
+    let registrar = sipp::serve(&dir, "registrar", include_str!("../sipp/uas_registrar.xml"));
     let options = json!({
         "sip_global": {"log_level": 3},
         "sip": {"enabled": true, "registrar_uri": format!("sip:127.0.0.1:{}", registrar.port),
@@ -228,37 +218,19 @@ fn custom_headers_go_into_the_accounts_register_and_invite() {
         gw.log_text()
     );
     let run = registrar.finish();
-    let register = run
-        .received
-        .iter()
-        .find(|m| m.starts_with("REGISTER "))
-        .expect("REGISTER");
+    let register = run.first("REGISTER ").expect("REGISTER");
     assert!(
         register.contains("X-Tenant: home assistant") && register.contains("X-Site: 7"),
         "{register}"
     );
-    let phone = sipp::spawn(
-        &dir,
-        "phone",
-        include_str!("../sipp/uas_answer.xml"),
-        None,
-        &SippOptions {
-            server: true,
-            timeout: Duration::from_secs(20),
-            ..SippOptions::default()
-        },
-    );
+    let phone = sipp::serve(&dir, "phone", include_str!("../sipp/uas_answer.xml"));
     let number = format!("sip:uas@127.0.0.1:{}", phone.port);
     gw.command(&json!({"command": "dial", "number": number}).to_string());
     gw.wait_event("call_established", WAIT)
         .expect("call_established");
     gw.command(&json!({"command": "hangup", "number": number}).to_string());
     let run = phone.finish();
-    let invite = run
-        .received
-        .iter()
-        .find(|m| m.starts_with("INVITE "))
-        .expect("INVITE");
+    let invite = run.first("INVITE ").expect("INVITE");
     assert!(
         invite.contains("X-Tenant: home assistant") && invite.contains("X-Site: 7"),
         "{invite}"
@@ -315,17 +287,7 @@ fn an_outgoing_only_account_refuses_calls_and_a_receive_only_one_refuses_dial() 
     )
     .finish();
     assert!(run.passed(), "sipp: {:?}", run.received);
-    let phone = sipp::spawn(
-        &dir,
-        "phone",
-        include_str!("../sipp/uas_answer.xml"),
-        None,
-        &SippOptions {
-            server: true,
-            timeout: Duration::from_secs(20),
-            ..SippOptions::default()
-        },
-    );
+    let phone = sipp::serve(&dir, "phone", include_str!("../sipp/uas_answer.xml"));
     let number = format!("sip:uas@127.0.0.1:{}", phone.port);
     gw.command(&json!({"command": "dial", "number": number, "sip_account": 1}).to_string());
     let est = gw

@@ -427,6 +427,9 @@ pub struct UserAgent {
     call_buckets: admission::CallBuckets,
     /// The key of stateless answers' tags (OPTIONS).
     stateless_key: [u8; 32],
+    /// The networks a direct-call account takes calls from by default, parsed once (they
+    /// are checked for every new INVITE, a flood's included).
+    private_networks: Vec<ipnet::IpNet>,
     resolving: Vec<String>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<UaEvent>,
@@ -515,6 +518,7 @@ impl UserAgent {
             resolved: HashMap::new(),
             call_buckets: admission::CallBuckets::default(),
             stateless_key,
+            private_networks: admission::private_networks(),
             resolving: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),

@@ -158,7 +158,7 @@ impl UserAgent {
         let ip = from.addr.ip();
         if self.accounts.is_empty() {
             // No account configured: direct calls, from the private networks only.
-            return if admission::in_networks(&admission::private_networks(), ip) {
+            return if admission::in_networks(&self.private_networks, ip) {
                 Ok(None)
             } else {
                 Err(Refusal::forbidden(ip))
@@ -237,7 +237,7 @@ impl UserAgent {
         if a.cfg.registrar.is_none() {
             return match &a.cfg.allow_calls_from {
                 Some(nets) => admission::in_networks(nets, ip),
-                None => admission::in_networks(&admission::private_networks(), ip),
+                None => admission::in_networks(&self.private_networks, ip),
             };
         }
         let ip = ip.to_canonical();
