@@ -416,18 +416,25 @@ fn answer_to(req: &Message, code: u16, to_tag: &str, body: &str) -> String {
     )
 }
 
+/// `dial` to bob at 127.0.0.1:5070, with a ring timeout in seconds and one per-call webhook.
+fn dial_bob(ring_timeout: Option<u64>, webhook: Option<(&str, &str)>) -> Command {
+    Command::Dial {
+        number: "sip:bob@127.0.0.1:5070".into(),
+        ring_timeout: ring_timeout.map(Duration::from_secs),
+        sip_account: None,
+        webhook_to_call: webhook
+            .map(|(event, id)| BTreeMap::from([(event.to_owned(), id.to_owned())]))
+            .unwrap_or_default(),
+        menu: None,
+    }
+}
+
 #[test]
 fn dial_offers_sdp_and_reports_established_after_settle() {
     let mut h = H::new(vec![account(AnswerMode::Listen, 500)]);
     h.e.handle_command(
         h.now,
-        Command::Dial {
-            number: "sip:bob@127.0.0.1:5070".into(),
-            ring_timeout: Some(Duration::from_secs(20)),
-            sip_account: None,
-            webhook_to_call: BTreeMap::from([("call_established".into(), "per_call_hook".into())]),
-            menu: None,
-        },
+        dial_bob(Some(20), Some(("call_established", "per_call_hook"))),
     )
     .unwrap();
     h.drain();
@@ -440,16 +447,7 @@ fn dial_offers_sdp_and_reports_established_after_settle() {
     assert!(offer.contains("m=audio 40000 RTP/AVP 0 8 101"), "{offer}");
     assert_eq!(h.names(), vec!["outgoing_call_initiated"]);
     // A second dial to the same number is refused, as in ha-sip.
-    let dup = h.e.handle_command(
-        h.now,
-        Command::Dial {
-            number: "sip:bob@127.0.0.1:5070".into(),
-            ring_timeout: None,
-            sip_account: None,
-            webhook_to_call: BTreeMap::new(),
-            menu: None,
-        },
-    );
+    let dup = h.e.handle_command(h.now, dial_bob(None, None));
     assert!(dup.unwrap_err().0.contains("already in progress"));
     h.recv(&answer_to(&inv, 200, "b1", SDP));
     assert_eq!(h.lines(), vec!["ACK"]);
@@ -477,17 +475,7 @@ fn dial_offers_sdp_and_reports_established_after_settle() {
 #[test]
 fn unanswered_dial_gets_ring_timeout_and_cancel() {
     let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);
-    h.e.handle_command(
-        h.now,
-        Command::Dial {
-            number: "sip:bob@127.0.0.1:5070".into(),
-            ring_timeout: Some(Duration::from_secs(5)),
-            sip_account: None,
-            webhook_to_call: BTreeMap::new(),
-            menu: None,
-        },
-    )
-    .unwrap();
+    h.e.handle_command(h.now, dial_bob(Some(5), None)).unwrap();
     h.drain();
     let inv = h.sent.pop().unwrap();
     h.names();
@@ -901,17 +889,7 @@ fn calls_send_in_phases_spread_over_the_tick_each_on_a_steady_20_ms_grid() {
 #[test]
 fn a_dial_answered_just_before_its_ring_timeout_is_not_ended_by_it_during_settle() {
     let mut h = H::new(vec![account(AnswerMode::Listen, 1_000)]);
-    h.e.handle_command(
-        h.now,
-        Command::Dial {
-            number: "sip:bob@127.0.0.1:5070".into(),
-            ring_timeout: Some(Duration::from_secs(5)),
-            sip_account: None,
-            webhook_to_call: BTreeMap::new(),
-            menu: None,
-        },
-    )
-    .unwrap();
+    h.e.handle_command(h.now, dial_bob(Some(5), None)).unwrap();
     h.drain();
     let inv = h.sent.pop().unwrap();
     h.names();
@@ -930,17 +908,8 @@ fn a_dial_answered_just_before_its_ring_timeout_is_not_ended_by_it_during_settle
 #[test]
 fn a_refused_answer_changes_nothing() {
     let mut h = H::new(vec![account(AnswerMode::Listen, 0)]);
-    h.e.handle_command(
-        h.now,
-        Command::Dial {
-            number: "sip:bob@127.0.0.1:5070".into(),
-            ring_timeout: None,
-            sip_account: None,
-            webhook_to_call: BTreeMap::from([("call_disconnected".into(), "mine".into())]),
-            menu: None,
-        },
-    )
-    .unwrap();
+    h.e.handle_command(h.now, dial_bob(None, Some(("call_disconnected", "mine"))))
+        .unwrap();
     h.drain();
     let inv = h.sent.pop().unwrap();
     h.names();

@@ -413,6 +413,21 @@ impl Io {
         tracing::debug!("MQTT device published");
     }
 
+    /// In the add-on, creates or dismisses the account's persistent notification when its
+    /// registration (or whether it runs at all) changed in a way worth telling.
+    fn notify_registration(&mut self, account: u8) {
+        let addon = self
+            .ha
+            .as_ref()
+            .filter(|h| h.client.config().mode == hasip_ha::Mode::AddOn);
+        if let (Some(ha), Some(a)) = (addon, self.status.account(account)) {
+            let (uri, reg) = (a.id_uri.clone(), a.registration.clone());
+            if let Some((id, body)) = self.registration_notices.update(account, &uri, &reg) {
+                crate::notify::send(&ha.client, id, body);
+            }
+        }
+    }
+
     /// One account's state on the MQTT device.
     fn publish_account(&self, account: u8) {
         if let (Some(d), Some(a)) = (&self.discovery, self.status.account(account)) {

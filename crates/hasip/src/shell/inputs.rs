@@ -168,15 +168,6 @@ pub(super) fn report_broken_accounts(io: &mut Io, broken: &[(u8, String, String)
         if let Some(s) = &io.sensors {
             s.misconfigured(*number, reason);
         }
-        let addon = io
-            .ha
-            .as_ref()
-            .filter(|h| h.client.config().mode == hasip_ha::Mode::AddOn);
-        if let (Some(ha), Some(a)) = (addon, io.status.account(*number)) {
-            let (uri, reg) = (a.id_uri.clone(), a.registration.clone());
-            if let Some((id, body)) = io.registration_notices.update(*number, &uri, &reg) {
-                crate::notify::send(&ha.client, id, body);
-            }
-        }
+        io.notify_registration(*number);
     }
 }

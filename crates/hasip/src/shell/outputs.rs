@@ -186,16 +186,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 if io.status.registration(account, &state) {
                     io.publish_account(account);
                 }
-                let addon = io
-                    .ha
-                    .as_ref()
-                    .filter(|h| h.client.config().mode == hasip_ha::Mode::AddOn);
-                if let (Some(ha), Some(a)) = (addon, io.status.account(account)) {
-                    let (uri, reg) = (a.id_uri.clone(), a.registration.clone());
-                    if let Some((id, body)) = io.registration_notices.update(account, &uri, &reg) {
-                        crate::notify::send(&ha.client, id, body);
-                    }
-                }
+                io.notify_registration(account);
                 if let Some(s) = &io.sensors {
                     s.registration(account, &state);
                 }
