@@ -24,6 +24,7 @@ TEST_PACKAGES=(
   procps iproute2 openssl ca-certificates  # kill/ps, ss, certificates, system roots
   dnsmasq-base                 # a DNS server with SRV records for the registrar tests
   coturn                       # turnserver --stun-only: the STUN server
+  iptables                     # tests/tests/nat.rs: the router namespace masquerades
   # Home Assistant Core (tests/src/ha.rs): a venv made on first use under target/ha-peer
   # (pip install of tests/peers/ha/requirements.lock from PyPI, 80-200 s once per machine);
   # ffmpeg is what Home Assistant converts TTS audio with.

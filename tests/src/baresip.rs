@@ -36,6 +36,8 @@ pub struct BaresipOptions {
     pub codecs: &'static str,
     /// The CA it trusts for TLS servers (`sip_cafile`).
     pub cafile: Option<PathBuf>,
+    /// Its SIP and RTP address (127.0.0.1; a WAN address in the NAT tests).
+    pub address: std::net::IpAddr,
 }
 
 impl BaresipOptions {
@@ -50,6 +52,7 @@ impl BaresipOptions {
             source: None,
             codecs: "pcmu,pcma",
             cafile: None,
+            address: std::net::Ipv4Addr::LOCALHOST.into(),
         }
     }
 
@@ -64,6 +67,7 @@ impl BaresipOptions {
             source: None,
             codecs: "pcmu,pcma",
             cafile: None,
+            address: std::net::Ipv4Addr::LOCALHOST.into(),
         }
     }
 }
@@ -158,7 +162,7 @@ impl Baresip {
             None => silence_wav(&source, 120, rate, channels),
         }
         let config = format!(
-            "poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:{sip_port}\nnet_interface\t\t127.0.0.1\n\
+            "poll_method\t\tepoll\nsip_listen\t\t{addr}:{sip_port}\nnet_interface\t\t{addr}\n\
 call_local_timeout\t120\ncall_max_calls\t\t4\naudio_source\t\taufile,{src}\naudio_alert\t\tnone,none\n\
 audio_level\t\tno\nausrc_format\t\ts16\nauplay_format\t\ts16\nauenc_format\t\ts16\naudec_format\t\ts16\n\
 audio_buffer\t\t20-160\nrtp_tos\t\t\t0\nrtp_ports\t\t{rtp}-{rtp_end}\nrtp_timeout\t\t0\n\
@@ -167,6 +171,7 @@ module_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\n{wideband}module\t
 module_tmp\t\tuuid.so\nmodule_tmp\t\taccount.so\nmodule_app\t\tcontact.so\nmodule_app\t\tmenu.so\n\
 module_app\t\tctrl_tcp.so\n{cafile}",
             src = source.display(),
+            addr = opts.address,
             rec = rec.display(),
             rtp_end = rtp + 19,
             cafile = opts
@@ -193,8 +198,8 @@ module_app\t\tctrl_tcp.so\n{cafile}",
                 opts.user, opts.transport
             ),
             None => format!(
-                "<sip:{}@127.0.0.1:{sip_port};transport={}>;{params};regint=0\n",
-                opts.user, opts.transport
+                "<sip:{}@{}:{sip_port};transport={}>;{params};regint=0\n",
+                opts.user, opts.address, opts.transport
             ),
         };
         std::fs::write(home.join("accounts"), account)
@@ -226,7 +231,7 @@ module_app\t\tctrl_tcp.so\n{cafile}",
         let (ev, rs) = (Arc::clone(&events), Arc::clone(&responses));
         std::thread::spawn(move || read_netstrings(reader, &ev, &rs));
         Self {
-            sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
+            sip: SocketAddr::new(opts.address, sip_port),
             user: opts.user.clone(),
             rec_dir: rec,
             events,

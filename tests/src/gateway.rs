@@ -94,30 +94,8 @@ impl Gateway {
         // A port can be taken between our check and the gateway's bind; try again then.
         for attempt in 0..3 {
             let port = ports::free_port();
-            let log = dir.file(&format!("hasip-{port}.log"));
-            let mut cmd = Command::new(binary());
-            cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
-            if let Some(o) = options {
-                let path = dir.file(&format!("options-{port}.json"));
-                std::fs::write(&path, o.to_string())
-                    .unwrap_or_else(|e| panic!("write options: {e}"));
-                cmd.arg("--config").arg(&path);
-            }
-            cmd.args(args);
-            let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
-            let err = out.try_clone().unwrap_or_else(|e| panic!("clone log: {e}"));
-            // The gateway reads ha-sip's variables and a `.env` in its working directory: a
-            // developer's own must not change a test.
-            for (name, _) in std::env::vars_os() {
-                if name.to_str().is_some_and(is_gateway_variable) {
-                    cmd.env_remove(&name);
-                }
-            }
+            let (mut cmd, log) = command(dir, &[], "127.0.0.1", port, options, args);
             let mut child = cmd
-                .current_dir(dir.path())
-                .stdin(Stdio::piped())
-                .stdout(out)
-                .stderr(err)
                 .envs(env.iter().copied())
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));
@@ -149,6 +127,39 @@ impl Gateway {
             "gateway could not bind a port; last log {}",
             last_log.display()
         );
+    }
+
+    /// Starts the gateway through `wrapper` (`ip netns exec NAME`: in another network
+    /// namespace), bound to `bind`, and waits for its "SIP ready" line: the test's own
+    /// namespace may have no way to reach it.
+    ///
+    /// # Panics
+    /// When the gateway does not come up within 10 s; its log is attached to the failure.
+    pub fn start_in(
+        dir: &WorkDir,
+        wrapper: &[String],
+        bind: std::net::IpAddr,
+        options: Option<&serde_json::Value>,
+    ) -> Self {
+        let port = ports::free_port();
+        let (mut cmd, log) = command(dir, wrapper, &bind.to_string(), port, options, &[]);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary().display()));
+        dir.attach_log(log.clone());
+        let stdin = child.stdin.take();
+        let gw = Self {
+            sip: SocketAddr::new(bind, port),
+            process: Guard::new("hasip", child),
+            log,
+            stdin,
+        };
+        assert!(
+            gw.wait_log("SIP ready", Duration::from_secs(10)),
+            "gateway did not come up; log: {}",
+            gw.log_text()
+        );
+        gw
     }
 
     /// The gateway's output so far.
@@ -254,4 +265,46 @@ impl Gateway {
     pub fn stop(&mut self) -> Option<ExitStatus> {
         self.process.stop(Duration::from_secs(5))
     }
+}
+
+/// The gateway's command line (run through `wrapper` when not empty), its working
+/// directory, environment and log file.
+fn command(
+    dir: &WorkDir,
+    wrapper: &[String],
+    bind: &str,
+    port: u16,
+    options: Option<&serde_json::Value>,
+    args: &[&str],
+) -> (Command, PathBuf) {
+    let log = dir.file(&format!("hasip-{port}.log"));
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(crate::tool(first));
+            c.args(rest).arg(binary());
+            c
+        }
+        None => Command::new(binary()),
+    };
+    cmd.args(["--bind", bind, "--port", &port.to_string()]);
+    if let Some(o) = options {
+        let path = dir.file(&format!("options-{port}.json"));
+        std::fs::write(&path, o.to_string()).unwrap_or_else(|e| panic!("write options: {e}"));
+        cmd.arg("--config").arg(&path);
+    }
+    cmd.args(args);
+    let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create log: {e}"));
+    let err = out.try_clone().unwrap_or_else(|e| panic!("clone log: {e}"));
+    // The gateway reads ha-sip's variables and a `.env` in its working directory: a
+    // developer's own must not change a test.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_gateway_variable) {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(out)
+        .stderr(err);
+    (cmd, log)
 }

@@ -42,6 +42,8 @@ pub struct KamailioOptions {
     pub invite_auth: bool,
     /// Also listen on TLS, with a certificate for 127.0.0.1 from a throwaway CA.
     pub tls: bool,
+    /// The address it listens on (127.0.0.1; a WAN address in the NAT tests).
+    pub address: std::net::Ipv4Addr,
 }
 
 impl Default for KamailioOptions {
@@ -49,6 +51,7 @@ impl Default for KamailioOptions {
         Self {
             invite_auth: true,
             tls: false,
+            address: std::net::Ipv4Addr::LOCALHOST,
         }
     }
 }
@@ -72,6 +75,7 @@ impl Kamailio {
             .collect();
         let cfg = template
             .replace("@RUNDIR@", &run.to_string_lossy())
+            .replace("@ADDRESS@", &opts.address.to_string())
             .replace("@PORT@", &port.to_string())
             .replace("@TLS_PORT@", &tls_port.to_string())
             .replace("@REALM@", REALM)
@@ -114,7 +118,7 @@ impl Kamailio {
             });
         dir.attach_log(log.clone());
         let mut k = Self {
-            sip: SocketAddr::from(([127, 0, 0, 1], port)),
+            sip: SocketAddr::from((opts.address, port)),
             tls: opts
                 .tls
                 .then(|| SocketAddr::from(([127, 0, 0, 1], tls_port))),
@@ -123,9 +127,10 @@ impl Kamailio {
             _process: Guard::new("kamailio", child),
         };
         let probe = format!(
-            "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{{port}};branch=z9hG4bK-kp;rport\r\n\
-From: <sip:probe@127.0.0.1>;tag=kp\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: kamailio-probe\r\nCSeq: 1 OPTIONS\r\n\
-Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            "OPTIONS sip:{addr}:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{{port}};branch=z9hG4bK-kp;rport\r\n\
+From: <sip:probe@127.0.0.1>;tag=kp\r\nTo: <sip:{addr}:{port}>\r\nCall-ID: kamailio-probe\r\nCSeq: 1 OPTIONS\r\n\
+Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            addr = opts.address
         );
         let up = wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
             if k._process.try_status().is_some() {

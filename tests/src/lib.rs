@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod ha;
 pub mod kamailio;
 pub mod mosquitto;
+pub mod netns;
 pub mod pcap;
 pub mod ports;
 pub mod process;

@@ -194,6 +194,15 @@ impl Engine {
         } else {
             rtp.ip()
         };
+        // Behind NAT (the registrar saw the account at another address), the SDP names the
+        // public IP, as pjsua's SDP NAT rewrite does; a STUN answer already is one.
+        let nat = self
+            .config
+            .accounts
+            .get(c.account)
+            .filter(|a| a.sdp_nat_rewrite && ip == self.config.media_ip)
+            .and_then(|_| self.ua.public_addr(AccountId(c.account)));
+        let ip = nat.map_or(ip, |p| p.ip());
         Some(sdp::Local {
             addr: SocketAddr::new(ip, rtp.port()),
             codecs: self.config.codecs.clone(),

@@ -34,6 +34,10 @@ pub struct Account {
     /// `--can-call`: false for an account that only takes calls (`dial` with it is
     /// refused).
     pub can_call: bool,
+    /// `--use-sdp-nat-rewrite`: once the registrar reports a public address for the
+    /// account (behind NAT), the SDP advertises that IP instead of the local one (unless
+    /// STUN found the RTP socket's own).
+    pub sdp_nat_rewrite: bool,
 }
 
 /// Static settings of the engine.

@@ -446,7 +446,15 @@ impl Engine {
                 let number = self.config.accounts.get(account.0).map_or(0, |a| a.number);
                 match &state {
                     RegistrationState::Registered { expires } => {
-                        tracing::info!(account = number, expires, "registered")
+                        match self.ua.public_addr(account) {
+                            Some(public) => tracing::info!(
+                                account = number,
+                                expires,
+                                nat_public = %public,
+                                "registered"
+                            ),
+                            None => tracing::info!(account = number, expires, "registered"),
+                        }
                     }
                     RegistrationState::Failed {
                         code,

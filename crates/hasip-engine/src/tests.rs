@@ -41,6 +41,7 @@ fn account(mode: AnswerMode, settle_ms: u64) -> Account {
             allow_calls_from: None,
             headers: Vec::new(),
             can_be_called: true,
+            nat: hasip_sip::ua::NatRewrite::default(),
         },
         answer_mode: mode,
         settle_time: Duration::from_millis(settle_ms),
@@ -48,6 +49,7 @@ fn account(mode: AnswerMode, settle_ms: u64) -> Account {
         incoming: None,
         extract_headers: Vec::new(),
         can_call: true,
+        sdp_nat_rewrite: true,
     }
 }
 

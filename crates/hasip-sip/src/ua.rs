@@ -85,6 +85,29 @@ pub struct AccountConfig {
     pub headers: Vec<(String, String)>,
     /// False for an account that only makes calls: INVITEs for it are answered 403.
     pub can_be_called: bool,
+    /// Which of our own addresses follow the public address the registrar reports in
+    /// `received`/`rport` (behind NAT).
+    pub nat: NatRewrite,
+}
+
+/// What follows the public address a registrar reports (pjsua's `contactRewriteUse` and
+/// `viaRewriteUse`, both on in ha-sip). [`UserAgent::public_addr`] reports the address
+/// either way, for the SDP rewrite the engine does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatRewrite {
+    /// The Contact of REGISTER, INVITE and answers: the account registers again with it.
+    pub contact: bool,
+    /// The sent-by of our Via headers.
+    pub via: bool,
+}
+
+impl Default for NatRewrite {
+    fn default() -> Self {
+        Self {
+            contact: true,
+            via: true,
+        }
+    }
 }
 
 /// Static settings.
@@ -537,11 +560,28 @@ impl UserAgent {
             .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |(_, a)| *a)
     }
 
-    /// The address advertised for `transport` on behalf of `account` (the NAT-learned
-    /// public address once the registrar told us one).
+    /// The public address the registrar reported for `account` (`received`/`rport` of its
+    /// REGISTER's answer) when it differs from ours: the account is behind NAT.
+    pub fn public_addr(&self, account: AccountId) -> Option<SocketAddr> {
+        self.accounts.get(account.0).and_then(|a| a.public)
+    }
+
+    /// The address advertised in Contact for `transport` on behalf of `account` (the
+    /// NAT-learned public address once the registrar told us one, unless the account
+    /// turned the rewrite off).
     fn contact_addr(&self, account: Option<AccountId>, transport: Transport) -> SocketAddr {
+        self.rewritten_addr(account, transport, |n| n.contact)
+    }
+
+    fn rewritten_addr(
+        &self,
+        account: Option<AccountId>,
+        transport: Transport,
+        rewrite: impl Fn(NatRewrite) -> bool,
+    ) -> SocketAddr {
         account
             .and_then(|a| self.accounts.get(a.0))
+            .filter(|a| rewrite(a.cfg.nat))
             .and_then(|a| a.public)
             .unwrap_or_else(|| self.local_addr(transport))
     }
@@ -568,7 +608,7 @@ impl UserAgent {
     }
 
     fn via(&mut self, transport: Transport, account: Option<AccountId>) -> (String, String) {
-        let addr = self.contact_addr(account, transport);
+        let addr = self.rewritten_addr(account, transport, |n| n.via);
         let branch = self.rng.branch();
         let host = match addr.ip() {
             IpAddr::V6(v6) => format!("[{v6}]"),

@@ -178,7 +178,7 @@ pub struct AccountFlags {
     /// `--can-be-called disabled` (ha-sip-rs addition): the account takes no calls; INVITEs
     /// for it are answered 403.
     pub can_be_called: bool,
-    /// The flags given that have no effect here (`--ice`, the NAT switches, `--turn-*`),
+    /// The flags given that have no effect here (`--ice`, `--use-sip-outbound`, `--turn-*`),
     /// as written, for one warning at start-up.
     pub ignored: Vec<&'static str>,
 }
@@ -496,9 +496,6 @@ fn parse_header(field: &str, text: &str) -> Result<(String, String), FlagError> 
 /// accepted, so that copied options keep working, and named in a warning at start-up.
 pub const IGNORED_ACCOUNT_FLAGS: &[&str] = &[
     "ice",
-    "use-contact-rewrite",
-    "use-via-rewrite",
-    "use-sdp-nat-rewrite",
     "use-sip-outbound",
     "turn-server",
     "turn-connection-type",
@@ -616,10 +613,12 @@ mod tests {
     fn flags_without_effect_are_listed_once_for_the_start_up_warning() {
         let a = parse_account(
             "sip.options",
-            "--ice on --use-sdp-nat-rewrite disabled --proxy sip:p --ice off --turn-user u",
+            "--ice on --use-sip-outbound disabled --proxy sip:p --ice off --turn-user u \
+             --use-sdp-nat-rewrite disabled",
         )
         .unwrap();
-        assert_eq!(a.ignored, vec!["ice", "use-sdp-nat-rewrite", "turn-user"]);
+        assert_eq!(a.ignored, vec!["ice", "use-sip-outbound", "turn-user"]);
+        assert!(!a.use_sdp_nat_rewrite);
         assert!(
             parse_account("sip.options", "--proxy sip:p --keepalive 5")
                 .unwrap()

@@ -14,7 +14,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use hasip_engine::{Account, AnswerMode, CallKey, Config as EngineConfig, Engine, Output};
 use hasip_sip::transport::{ConnectionId, Peer, Transport};
-use hasip_sip::ua::{AccountConfig, Credentials, Transmit};
+use hasip_sip::ua::{AccountConfig, Credentials, NatRewrite, Transmit};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -291,6 +291,10 @@ fn engine_config(
                 allow_calls_from: flags.allow_calls_from.clone(),
                 headers: flags.headers.clone(),
                 can_be_called: flags.can_be_called,
+                nat: NatRewrite {
+                    contact: flags.use_contact_rewrite,
+                    via: flags.use_via_rewrite,
+                },
             },
             answer_mode: match a.answer_mode {
                 config::AnswerMode::Listen => AnswerMode::Listen,
@@ -301,6 +305,7 @@ fn engine_config(
             incoming: incoming.clone(),
             extract_headers: flags.extract_headers.clone(),
             can_call: flags.can_call,
+            sdp_nat_rewrite: flags.use_sdp_nat_rewrite,
         })
         .collect();
     EngineConfig {

@@ -267,11 +267,15 @@ impl UserAgent {
             let seen_port = via.rport().flatten();
             if let (Some(ip), Some(port)) = (seen_ip, seen_port) {
                 let seen = SocketAddr::new(ip, port);
-                let ours = self.contact_addr(Some(account), Transport::Udp);
-                if seen != ours && !a.unregistering && a.public != Some(seen) && !ip.is_loopback() {
+                let ours = self.local_addr(Transport::Udp);
+                let learned = seen != ours && a.public != Some(seen) && !ip.is_loopback();
+                if learned && !a.unregistering {
+                    let contact = a.cfg.nat.contact;
                     self.accounts[account.0].public = Some(seen);
-                    self.send_register(now, account);
-                    return;
+                    if contact {
+                        self.send_register(now, account);
+                        return;
+                    }
                 }
             }
         }

@@ -146,8 +146,7 @@ pub(super) fn warn_ignored_flags(checked: &Checked) {
             tracing::warn!(
                 account = number,
                 "options {} are accepted for ha-sip compatibility and have no effect (no \
-                 ICE or TURN; Contact and Via always follow the registrar's received/rport; \
-                 see docs/compatibility.md)",
+                 ICE, TURN or RFC 5626 outbound; see docs/compatibility.md)",
                 flags.join(" ")
             );
         }
