@@ -152,6 +152,30 @@ run_tests() {
   else
     cargo test --workspace --locked --no-fail-fast
   fi
+  # Every fuzz target built and run from its committed corpus for a bounded time.
+  echo "build.sh: fuzzing (fuzz/run.sh)"
+  fuzz/run.sh "${FUZZ_SECONDS:-15}"
+  deny_check
+}
+
+# cargo deny (deny.toml): licences, bans and sources of every dependency, and RustSec's
+# advisories when its database can be had (fetched from GitHub, or a copy already in
+# $CARGO_HOME/advisory-dbs); otherwise the run says that advisories went unchecked.
+deny_check() {
+  if ! command -v cargo-deny >/dev/null; then
+    echo "build.sh: installing cargo-deny from crates.io"
+    cargo install cargo-deny --locked --quiet
+  fi
+  echo "build.sh: cargo deny check licenses bans sources"
+  cargo deny --offline check licenses bans sources
+  local dbs=${CARGO_HOME:-$HOME/.cargo}/advisory-dbs
+  if timeout 120 cargo deny fetch db >/dev/null 2>&1 || ls -d "$dbs"/advisory-db-* >/dev/null 2>&1; then
+    echo "build.sh: cargo deny check advisories"
+    cargo deny --offline check advisories
+  else
+    echo "build.sh: cargo deny: RustSec's advisory database cannot be fetched from here and" \
+      "no copy is in $dbs: advisories NOT checked in this run"
+  fi
 }
 
 # rust-toolchain.toml pins the compiler. Where that version is installed as `stable` only

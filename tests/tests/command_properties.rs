@@ -263,7 +263,7 @@ fn check_value(value: &Value) -> Result<Result<hasip_bus::Request, BusError>, Te
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_json_never_panics_and_errors_name_their_field(v in any_json()) {
@@ -321,7 +321,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn deep_menus_are_refused_with_the_field_or_accepted(depth in 0usize..150, post in leaf()) {

@@ -53,3 +53,12 @@ fn audio_decode_corpus_replays_without_panic() {
     );
     assert!(n >= 12, "the corpus shrank to {n} inputs");
 }
+
+#[test]
+fn menu_yaml_corpus_replays_without_panic() {
+    let t0 = std::time::Instant::now();
+    let n = replay(&workspace_root().join("fuzz/corpus/menu_yaml"), |d| {
+        hasip_menu::fuzzing::menu_yaml(d, t0)
+    });
+    assert!(n >= 10, "the corpus shrank to {n} inputs");
+}

@@ -351,6 +351,46 @@ fn a_registrar_domain_is_found_through_its_srv_record_on_the_configured_name_ser
     assert!(k.log_text().contains("REGISTERED hasip"));
 }
 
+/// Issue 21: an SRV set too large for a UDP answer (40 records, the registrar's the last
+/// one written) comes back truncated; the gateway asks again over TCP and registers.
+#[test]
+fn an_srv_set_too_large_for_udp_is_read_again_over_tcp() {
+    require_peers();
+    let dir = WorkDir::new("register-srv-tcp");
+    let k = Kamailio::start(&dir, KamailioOptions::default());
+    let mut srv: Vec<String> = (0..40)
+        .map(|i| format!("_sip._udp.big.test,backup-{i:02}.elsewhere.big.test,5060,10,10"))
+        .collect();
+    srv.push(format!(
+        "_sip._udp.big.test,registrar.big.test,{},0,10",
+        k.sip.port()
+    ));
+    let dns = hasip_tests::dnsmasq::Dnsmasq::start(
+        &dir,
+        &srv,
+        &["registrar.big.test,127.0.0.1".to_owned()],
+    );
+    let o = json!({
+        "sip_global": {"log_level": 3, "name_server": format!("127.0.0.1:{}", dns.port)},
+        "sip": {
+            "enabled": true, "registrar_uri": "sip:big.test", "id_uri": "sip:hasip@test.local",
+            "realm": "*", "user_name": "hasip", "password": "secret",
+            "answer_mode": "listen", "settle_time": 0
+        }
+    });
+    let gw = Gateway::start_with(&dir, Some(&o), &[]);
+    assert!(
+        gw.wait_log("registered account=1", WAIT),
+        "{}\n{}",
+        gw.log_text(),
+        dns.log_text()
+    );
+    let log = gw.log_text();
+    assert!(log.contains("asking again over TCP"), "{log}");
+    assert!(log.contains("SRV") && log.contains("registrar.big.test"), "{log}");
+    assert!(k.log_text().contains("REGISTERED hasip"));
+}
+
 /// Issue 22: the registration lifetime per account (`--register-expires`, 300 s as in
 /// ha-sip by default): the REGISTER asks for it and kamailio grants it.
 #[test]

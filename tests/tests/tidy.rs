@@ -318,3 +318,59 @@ fn docs_and_ci_agree_with_the_code() {
         "docs/compatibility.md is missing"
     );
 }
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn saved_proptest_failures_are_replayed_and_every_fuzz_target_runs_in_ci() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    rust_files(&root.join("tests"), &mut files);
+    let off = ["failure_persistence", ": None"].concat();
+    for f in &files {
+        assert!(
+            !read(f).contains(&off),
+            "{} turns proptest's failure persistence off: a saved failure would never be replayed",
+            f.display()
+        );
+    }
+    // Each fuzz target has a committed corpus that `cargo test` replays, and
+    // ./build.sh test runs fuzz/run.sh.
+    let replay = read(&root.join("tests/tests/fuzz_corpus.rs"));
+    let mut targets = Vec::new();
+    rust_files(&root.join("fuzz/fuzz_targets"), &mut targets);
+    assert!(targets.len() >= 5, "fuzz targets: {targets:?}");
+    for t in &targets {
+        let name = t.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let corpus = root.join("fuzz/corpus").join(name);
+        assert!(
+            std::fs::read_dir(&corpus).is_ok_and(|mut d| d.next().is_some()),
+            "fuzz target {name} has no corpus in {}",
+            corpus.display()
+        );
+        assert!(
+            replay.contains(&format!("fuzz/corpus/{name}")),
+            "tests/tests/fuzz_corpus.rs does not replay fuzz/corpus/{name}"
+        );
+    }
+    assert!(
+        read(&root.join("build.sh")).contains("fuzz/run.sh"),
+        "./build.sh test does not run the fuzz targets"
+    );
+}

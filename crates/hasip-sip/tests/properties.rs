@@ -167,7 +167,7 @@ fn build(m: &Model) -> Bytes {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn built_messages_parse_back_with_every_field(m in model()) {

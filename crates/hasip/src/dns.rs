@@ -1,18 +1,21 @@
 //! DNS for SIP hosts (RFC 3263 §4.2): with `sip_global.name_server` set (ha-sip's option:
 //! "must be set if the SIP server must be resolved via SRV record"), an SRV query for the
-//! host, then A records, sent to those servers over UDP; without it, the system resolver
-//! (A/AAAA only, as ha-sip did).
+//! host, then A records (AAAA when a name has none), sent to those servers over UDP and
+//! asked again over TCP when the answer comes back truncated (RFC 7766); without it, the
+//! system resolver (A/AAAA only, as ha-sip did).
 //!
 //! The client is small on purpose: one question per query, answers parsed with bounds
 //! checks on every read (a malformed answer is an error, never a panic), compression
 //! pointers followed at most 16 deep.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpStream, UdpSocket};
 
 const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
 const TYPE_SRV: u16 = 33;
 /// How long one server may take for one query.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,8 +53,19 @@ pub(crate) struct Srv {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Answer {
     pub srv: Vec<Srv>,
-    /// A records by owner name (from the answer and additional sections).
-    pub a: Vec<(String, Ipv4Addr)>,
+    /// A and AAAA records by owner name (from the answer and additional sections), in the
+    /// order they came.
+    pub a: Vec<(String, IpAddr)>,
+    /// The server cut the answer to fit UDP (TC): ask again over TCP.
+    pub truncated: bool,
+}
+
+impl Answer {
+    /// The first address of `name` (an IPv4 one if there is one).
+    fn address_of(&self, name: &str) -> Option<IpAddr> {
+        let of = || self.a.iter().filter(|(n, _)| n == name).map(|(_, ip)| *ip);
+        of().find(IpAddr::is_ipv4).or_else(|| of().next())
+    }
 }
 
 pub(crate) fn query(id: u16, name: &str, qtype: u16) -> Option<Vec<u8>> {
@@ -122,7 +136,10 @@ pub(crate) fn parse(b: &[u8], id: u16) -> Option<Answer> {
     for _ in 0..qd {
         at = name_at(b, at)?.1 + 4;
     }
-    let mut ans = Answer::default();
+    let mut ans = Answer {
+        truncated: b.get(2)? & 0x02 != 0,
+        ..Answer::default()
+    };
     if rcode != 0 {
         return Some(ans);
     }
@@ -134,10 +151,12 @@ pub(crate) fn parse(b: &[u8], id: u16) -> Option<Answer> {
         b.get(rdata..rdata + rdlen)?;
         match rtype {
             TYPE_A if rdlen == 4 => {
-                ans.a.push((
-                    owner,
-                    Ipv4Addr::new(b[rdata], b[rdata + 1], b[rdata + 2], b[rdata + 3]),
-                ));
+                let octets: [u8; 4] = b.get(rdata..rdata + 4)?.try_into().ok()?;
+                ans.a.push((owner, IpAddr::V4(Ipv4Addr::from(octets))));
+            }
+            TYPE_AAAA if rdlen == 16 => {
+                let octets: [u8; 16] = b.get(rdata..rdata + 16)?.try_into().ok()?;
+                ans.a.push((owner, IpAddr::V6(Ipv6Addr::from(octets))));
             }
             TYPE_SRV if rdlen >= 7 => {
                 ans.srv.push(Srv {
@@ -157,49 +176,86 @@ pub(crate) fn parse(b: &[u8], id: u16) -> Option<Answer> {
 async fn ask(servers: &[SocketAddr], name: &str, qtype: u16, id: u16) -> Option<Answer> {
     let q = query(id, name, qtype)?;
     for server in servers {
-        let bind: SocketAddr = if server.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let Ok(sock) = UdpSocket::bind(bind).await else {
-            continue;
-        };
-        if sock.send_to(&q, server).await.is_err() {
-            continue;
-        }
-        let mut buf = vec![0u8; 4096];
-        let got = tokio::time::timeout(QUERY_TIMEOUT, async {
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    Ok((n, from)) if from == *server => {
-                        if let Some(a) = parse(&buf[..n], id) {
-                            return Some(a);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => return None,
-                }
+        let got = match tokio::time::timeout(QUERY_TIMEOUT, ask_udp(*server, &q, id)).await {
+            Ok(Some(a)) if a.truncated => {
+                tracing::info!(%server, name, "DNS answer too large for UDP (truncated); asking again over TCP");
+                tokio::time::timeout(QUERY_TIMEOUT, ask_tcp(*server, &q, id))
+                    .await
+                    .ok()
+                    .flatten()
+                    // A server without TCP: what fitted is still an answer.
+                    .or(Some(a))
             }
-        })
-        .await;
+            Ok(a) => a,
+            Err(_) => None,
+        };
         match got {
-            Ok(Some(a)) => return Some(a),
-            _ => tracing::debug!(%server, name, "no DNS answer"),
+            Some(a) => return Some(a),
+            None => tracing::debug!(%server, name, "no DNS answer"),
         }
     }
     None
 }
 
+async fn ask_udp(server: SocketAddr, q: &[u8], id: u16) -> Option<Answer> {
+    let bind: SocketAddr = if server.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(bind).await.ok()?;
+    sock.send_to(q, server).await.ok()?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, from) = sock.recv_from(&mut buf).await.ok()?;
+        // Only the server asked, only an answer to this query.
+        if from == server
+            && let Some(a) = parse(&buf[..n], id)
+        {
+            return Some(a);
+        }
+    }
+}
+
+/// One query over TCP: both ways prefixed with a two-byte length (RFC 1035 §4.2.2).
+async fn ask_tcp(server: SocketAddr, q: &[u8], id: u16) -> Option<Answer> {
+    let mut conn = TcpStream::connect(server).await.ok()?;
+    let len = u16::try_from(q.len()).ok()?;
+    let mut out = Vec::with_capacity(q.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(q);
+    conn.write_all(&out).await.ok()?;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).await.ok()?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut buf).await.ok()?;
+    parse(&buf, id)
+}
+
+/// The address of `name`: its A record, else its AAAA record.
+async fn address(servers: &[SocketAddr], name: &str, ids: [u16; 2]) -> Option<IpAddr> {
+    if let Some(ip) = ask(servers, name, TYPE_A, ids[0])
+        .await
+        .and_then(|a| a.address_of(name))
+    {
+        return Some(ip);
+    }
+    ask(servers, name, TYPE_AAAA, ids[1])
+        .await
+        .and_then(|a| a.address_of(name))
+}
+
 /// Resolves `host`: SRV `service.host` first (lowest priority, then highest weight), then
-/// the target's A record; without an SRV record, the host's own A record and no port.
-/// `ids` are the queries' ids, random (an off-path forger must guess them).
+/// the target's address (from the answer's additional records, else A, else AAAA);
+/// without an SRV record, the host's own address and no port. `ids` are the queries' ids,
+/// random (an off-path forger must guess them).
 pub(crate) async fn resolve(
     servers: &[SocketAddr],
     host: &str,
     service: Option<&str>,
-    ids: [u16; 3],
+    ids: [u16; 5],
 ) -> Option<(IpAddr, Option<u16>)> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
     if let Some(service) = service {
         let name = format!("{service}.{host}");
         if let Some(mut ans) = ask(servers, &name, TYPE_SRV, ids[0]).await
@@ -211,22 +267,20 @@ pub(crate) async fn resolve(
                 if srv.target.is_empty() || srv.target == "." {
                     continue;
                 }
-                let ip = match ans.a.iter().find(|(n, _)| *n == srv.target) {
-                    Some((_, ip)) => Some(*ip),
-                    None => ask(servers, &srv.target, TYPE_A, ids[1])
-                        .await
-                        .and_then(|a| a.a.first().map(|(_, ip)| *ip)),
+                let ip = match ans.address_of(&srv.target) {
+                    Some(ip) => Some(ip),
+                    None => address(servers, &srv.target, [ids[1], ids[2]]).await,
                 };
                 if let Some(ip) = ip {
                     tracing::info!(host, service, target = srv.target, port = srv.port, %ip, "SRV");
-                    return Some((IpAddr::V4(ip), Some(srv.port)));
+                    return Some((ip, Some(srv.port)));
                 }
             }
         }
     }
-    ask(servers, host, TYPE_A, ids[2])
+    address(servers, &host, [ids[3], ids[4]])
         .await
-        .and_then(|a| a.a.first().map(|(_, ip)| (IpAddr::V4(*ip), None)))
+        .map(|ip| (ip, None))
 }
 
 #[cfg(test)]
@@ -269,9 +323,33 @@ mod tests {
         );
         assert_eq!(
             a.a,
-            vec![("reg.pbx.test".into(), Ipv4Addr::new(127, 0, 0, 9))]
+            vec![("reg.pbx.test".into(), IpAddr::from([127, 0, 0, 9]))]
         );
+        assert!(!a.truncated);
         assert!(parse(&answer(), 8).is_none(), "another query's answer");
+    }
+
+    #[test]
+    fn parses_aaaa_and_the_truncation_flag_and_prefers_ipv4() {
+        let mut b = query(9, "reg.pbx.test", TYPE_AAAA).unwrap();
+        b[2] = 0x83; // answer, TC, RD
+        b[3] = 0x80;
+        b[7] = 2;
+        // AAAA ::1 then A 127.0.0.9, both for the question's name.
+        b.extend_from_slice(&[0xC0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16]);
+        b.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        b.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 9]);
+        let a = parse(&b, 9).unwrap();
+        assert!(a.truncated);
+        assert_eq!(a.a.len(), 2);
+        assert_eq!(a.address_of("reg.pbx.test"), Some(IpAddr::from([127, 0, 0, 9])));
+        // The A record (the last 16 bytes) becomes another type: the AAAA is left.
+        let n = b.len();
+        b[n - 14] = 0;
+        b[n - 13] = 99;
+        let a = parse(&b, 9).unwrap();
+        assert_eq!(a.address_of("reg.pbx.test"), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        assert_eq!(a.address_of("other.test"), None);
     }
 
     #[test]

@@ -144,7 +144,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
             Output::Resolve { host, srv } => {
                 let tx = io.resolve_tx.clone();
                 let servers = io.name_servers.clone();
-                let ids = [0; 3].map(|_: u16| io.rng.next_u32() as u16);
+                let ids = [0; 5].map(|_: u16| io.rng.next_u32() as u16);
                 tokio::spawn(async move {
                     let addr = if servers.is_empty() {
                         match tokio::time::timeout(
