@@ -387,7 +387,10 @@ fn an_srv_set_too_large_for_udp_is_read_again_over_tcp() {
     );
     let log = gw.log_text();
     assert!(log.contains("asking again over TCP"), "{log}");
-    assert!(log.contains("SRV") && log.contains("registrar.big.test"), "{log}");
+    assert!(
+        log.contains("SRV") && log.contains("registrar.big.test"),
+        "{log}"
+    );
     assert!(k.log_text().contains("REGISTERED hasip"));
 }
 

@@ -44,11 +44,15 @@ fn a_5khz_tone_at_24khz_does_not_alias_to_3khz_at_8khz() {
         let n = out.len() / 10;
         let total = db(mean_power(&out[n..out.len() - n]) / p_in);
         eprintln!("24k→8k 5 kHz tone ({name}): 3 kHz {alias:.1} dB, total {total:.1} dB");
-        assert!(alias < -60.0, "{name}: 3 kHz alias at {alias:.1} dB");
-        assert!(total < -60.0, "{name}: output power {total:.1} dB");
-        // And through 16-bit output.
+        // BENCHMARKS.md publishes −167 dB (whole) and −163 dB (stream): these bounds are
+        // the published figures' "less than −140 dB".
+        assert!(alias < -140.0, "{name}: 3 kHz alias at {alias:.1} dB");
+        assert!(total < -140.0, "{name}: output power {total:.1} dB");
+        // And through 16-bit output (what is left rounds to silence).
         let pcm = from_i16(&to_i16(out));
-        assert!(alias_db(&pcm, 3000.0, 8000, p_in) < -60.0, "{name} as i16");
+        let alias16 = alias_db(&pcm, 3000.0, 8000, p_in);
+        eprintln!("24k→8k 5 kHz tone ({name}) as i16: 3 kHz {alias16:.1} dB");
+        assert!(alias16 < -140.0, "{name} as i16: {alias16:.1} dB");
     }
 }
 
@@ -69,7 +73,7 @@ fn tones_above_the_new_nyquist_are_removed_from_every_source_rate() {
         ] {
             let a = alias_db(&out, alias, to, p_in);
             eprintln!("{from}→{to} {tone} Hz tone ({name}): {alias} Hz {a:.1} dB");
-            assert!(a < -60.0, "{from}→{to} {name}: {a:.1} dB at {alias} Hz");
+            assert!(a < -140.0, "{from}→{to} {name}: {a:.1} dB at {alias} Hz");
         }
     }
 }
@@ -101,9 +105,10 @@ fn a_1khz_tone_keeps_its_frequency_and_level() {
             let level = db(mean_power(middle) / p_in);
             let in_tone = db(tone_power(middle, 1000.0, to) / mean_power(middle));
             eprintln!("{from}→{to} ({name}): {f:.2} Hz, level {level:+.3} dB");
-            assert!((f - 1000.0).abs() < 1.0, "{from}→{to} {name}: {f} Hz");
+            // BENCHMARKS.md: ±0.2 Hz and ±0.001 dB.
+            assert!((f - 1000.0).abs() <= 0.2, "{from}→{to} {name}: {f} Hz");
             assert!(
-                level.abs() < 1.0,
+                level.abs() <= 0.001,
                 "{from}→{to} {name}: level {level:+.2} dB"
             );
             assert!(

@@ -342,13 +342,19 @@ mod tests {
         let a = parse(&b, 9).unwrap();
         assert!(a.truncated);
         assert_eq!(a.a.len(), 2);
-        assert_eq!(a.address_of("reg.pbx.test"), Some(IpAddr::from([127, 0, 0, 9])));
+        assert_eq!(
+            a.address_of("reg.pbx.test"),
+            Some(IpAddr::from([127, 0, 0, 9]))
+        );
         // The A record (the last 16 bytes) becomes another type: the AAAA is left.
         let n = b.len();
         b[n - 14] = 0;
         b[n - 13] = 99;
         let a = parse(&b, 9).unwrap();
-        assert_eq!(a.address_of("reg.pbx.test"), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        assert_eq!(
+            a.address_of("reg.pbx.test"),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
         assert_eq!(a.address_of("other.test"), None);
     }
 
