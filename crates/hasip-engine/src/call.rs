@@ -32,31 +32,17 @@ pub(crate) struct Call {
     pub(crate) info: CallInfo,
     pub(crate) aliases: Vec<String>,
     pub(crate) phase: Phase,
-    /// Answer (incoming) as soon as possible from this instant.
-    pub(crate) answer_at: Option<Instant>,
-    pub(crate) ring_deadline: Option<Instant>,
-    pub(crate) settle_at: Option<Instant>,
-    pub(crate) rtp: Option<SocketAddr>,
+    /// Its deadlines (`timers.rs`): answer, ring timeout, settle, menu.
+    pub(crate) timers: CallTimers,
     /// The remote offer (incoming) or our offer (outgoing).
     pub(crate) offer: Option<SessionDescription>,
     pub(crate) webhooks: BTreeMap<String, String>,
-    pub(crate) session_version: u64,
     /// The call's menu (the standard menu when none was given).
     pub(crate) menu: MenuSession,
     /// The playback in progress: its id and what it was (for `playback_done`).
     pub(crate) playing: Option<(hasip_menu::PlaybackId, PlaybackKind)>,
-    /// The codec's sample rate once media is negotiated.
-    pub(crate) rate: u32,
-    /// RTP, RTCP, playback and DTMF, once media is negotiated.
-    pub(crate) media: Option<Box<hasip_media::MediaSession>>,
-    /// Listed in `Engine::media_dirty`.
-    pub(crate) media_dirty: bool,
-    /// Which phase of the media tick sends this call's packets.
-    pub(crate) tick_phase: u32,
-    /// The call whose audio this one exchanges (`bridge_audio`).
-    pub(crate) bridged: Option<CallKey>,
-    /// `start_recording`.
-    pub(crate) recording: Option<Recording>,
+    /// Its media (the media room's: `media.rs`).
+    pub(crate) media: CallMedia,
 }
 
 impl Call {
@@ -79,21 +65,12 @@ impl Call {
                 CallDirection::Incoming => Phase::Ringing,
                 CallDirection::Outgoing => Phase::Preparing,
             },
-            answer_at: None,
-            ring_deadline: None,
-            settle_at: None,
-            rtp: None,
+            timers: CallTimers::default(),
             offer: None,
             webhooks: BTreeMap::new(),
-            session_version: 1,
             menu: MenuSession::new(tree),
             playing: None,
-            rate: 8000,
-            media: None,
-            media_dirty: false,
-            tick_phase: 0,
-            bridged: None,
-            recording: None,
+            media: CallMedia::default(),
         }
     }
 }
@@ -173,11 +150,12 @@ impl Engine {
         self.calls.insert(
             key,
             Call {
-                ring_deadline: Some(now + ring_timeout.unwrap_or(Duration::from_secs(300))),
                 webhooks,
                 ..Call::new(CallDirection::Outgoing, account, info, aliases, tree)
             },
         );
+        let ring = now + ring_timeout.unwrap_or(Duration::from_secs(300));
+        self.set_timer(key, Timer::Ring, Some(ring));
         self.order.push(key);
         self.outputs.push_back(Output::BindRtp { call: key });
         Ok(())
@@ -185,8 +163,8 @@ impl Engine {
 
     pub(crate) fn local_sdp(&mut self, key: CallKey, direction: Direction) -> Option<sdp::Local> {
         let c = self.calls.get_mut(&key)?;
-        let rtp = c.rtp?;
-        c.session_version += 1;
+        let rtp = c.media.rtp?;
+        c.media.session_version += 1;
         // The shell reports the socket's address, or the public one STUN found; a wildcard
         // bind is advertised as `media_ip`.
         let ip = if rtp.ip().is_unspecified() {
@@ -207,7 +185,7 @@ impl Engine {
             addr: SocketAddr::new(ip, rtp.port()),
             codecs: self.config.codecs.clone(),
             session_id: self.sdp_seed ^ key.0,
-            version: c.session_version,
+            version: c.media.session_version,
             direction,
         })
     }
@@ -268,28 +246,26 @@ impl Engine {
         if c.phase == Phase::Ended {
             return;
         }
-        if c.phase != Phase::Established && c.ring_deadline.is_some_and(|d| d <= now) {
-            if let Some(c) = self.calls.get_mut(&key) {
-                c.ring_deadline = None;
-            }
+        if c.phase != Phase::Established && c.timers.due(Timer::Ring, now) {
+            self.set_timer(key, Timer::Ring, None);
             self.event(key, EventKind::RingTimeout);
             self.hangup_call(now, key);
             return;
         }
         if c.phase == Phase::Ringing
             && c.direction == CallDirection::Incoming
-            && c.answer_at.is_some_and(|t| t <= now)
-            && c.rtp.is_some()
+            && c.timers.due(Timer::Answer, now)
+            && c.media.rtp.is_some()
         {
             self.answer_incoming(now, key);
             return;
         }
-        if c.phase == Phase::Settling && c.settle_at.is_some_and(|t| t <= now) {
+        if c.phase == Phase::Settling && c.timers.due(Timer::Settle, now) {
             if let Some(c) = self.calls.get_mut(&key) {
                 c.phase = Phase::Established;
-                c.settle_at = None;
-                c.ring_deadline = None;
             }
+            self.set_timer(key, Timer::Settle, None);
+            self.set_timer(key, Timer::Ring, None);
             self.event(key, EventKind::CallEstablished);
             // ha-sip enters the root menu right after `call_established` (spec §5.4 step 3).
             if let Some(c) = self.calls.get_mut(&key) {
@@ -310,12 +286,12 @@ impl Engine {
         let Some(local) = self.local_sdp(key, Direction::SendRecv) else {
             return;
         };
+        // Picked up: the ring timeout is over (the ACK may take a moment).
+        self.set_timer(key, Timer::Answer, None);
+        self.set_timer(key, Timer::Ring, None);
         let Some(c) = self.calls.get_mut(&key) else {
             return;
         };
-        c.answer_at = None;
-        // Picked up: the ring timeout is over (the ACK may take a moment).
-        c.ring_deadline = None;
         let Some(r) = c.ua else { return };
         let result = c.offer.as_ref().map(|o| sdp::answer(o, &local));
         match result {
@@ -367,7 +343,7 @@ impl Engine {
         let answered = matches!(c.phase, Phase::Settling | Phase::Established);
         c.phase = Phase::Ended;
         c.menu.handle_call_ended();
-        let had_rtp = c.rtp.take().is_some();
+        let had_rtp = c.media.rtp.take().is_some();
         // ha-sip: `recording_stopped` comes before `call_disconnected` (spec §3.4.12).
         self.media_stop_recording(key);
         self.media_end(now, key);
@@ -398,10 +374,10 @@ impl Engine {
             .get(c.account)
             .map_or(Duration::ZERO, |a| a.settle_time);
         c.phase = Phase::Settling;
-        c.settle_at = Some(now + settle);
+        self.set_timer(key, Timer::Settle, Some(now + settle));
         // Answered: the ring timeout no longer applies (it must not end a call that is
         // answered within its settle time).
-        c.ring_deadline = None;
+        self.set_timer(key, Timer::Ring, None);
         self.call_timers(now, key);
     }
 
@@ -498,12 +474,17 @@ impl Engine {
             key,
             Call {
                 ua: Some(call),
-                answer_at: (mode == AnswerMode::Accept).then_some(now + answer_after),
-                ring_deadline: Some(now + self.config.incoming_ring_timeout),
                 offer,
                 webhooks,
                 ..Call::new(CallDirection::Incoming, idx, info, aliases, tree)
             },
+        );
+        let answer = (mode == AnswerMode::Accept).then_some(now + answer_after);
+        self.set_timer(key, Timer::Answer, answer);
+        self.set_timer(
+            key,
+            Timer::Ring,
+            Some(now + self.config.incoming_ring_timeout),
         );
         self.order.push(key);
         self.by_ua.insert(call, key);

@@ -16,7 +16,11 @@ impl Engine {
         number: &str,
     ) -> Result<CallKey, CommandError> {
         let key = self.find_from(from_call, number)?;
-        match self.calls.get(&key).map(|c| (c.phase, c.media.is_some())) {
+        match self
+            .calls
+            .get(&key)
+            .map(|c| (c.phase, c.media.session.is_some()))
+        {
             Some((Phase::Established | Phase::Settling, _) | (Phase::Ringing, true)) => Ok(key),
             _ => Err(CommandError(format!("call {number} is not connected"))),
         }
@@ -72,7 +76,7 @@ impl Engine {
                 let c = self.calls.get_mut(&key).ok_or_else(|| not_found(&number))?;
                 let answered = c.phase == Phase::Ringing
                     && c.direction == CallDirection::Incoming
-                    && c.media.is_some();
+                    && c.media.session.is_some();
                 let acts = matches!(c.phase, Phase::Established | Phase::Settling)
                     || answered
                     || (c.direction == CallDirection::Incoming && c.phase == Phase::Ringing);
@@ -91,6 +95,7 @@ impl Engine {
                     c.menu.handle_menu_replaced(now, Arc::clone(t));
                 }
                 let established = c.phase == Phase::Established;
+                self.arm_menu_timer(key);
                 if let Some(t) = tree.filter(|_| !established) {
                     // Not playing yet: its first prompt is fetched now, so the caller does
                     // not wait for TTS at pick-up (issue 22).
@@ -107,8 +112,9 @@ impl Engine {
                     // time ends, as for any answered call (ha-sip crashed here, spec §3.4.4).
                     return Ok(());
                 }
-                c.answer_at = Some(now);
-                if c.rtp.is_none() && !self.rtp_requested(key) {
+                let bound = c.media.rtp.is_some();
+                self.set_timer(key, Timer::Answer, Some(now));
+                if !bound && !self.rtp_requested(key) {
                     self.outputs.push_back(Output::BindRtp { call: key });
                 }
                 self.call_timers(now, key);
@@ -181,6 +187,7 @@ impl Engine {
                 if let Some(c) = self.calls.get_mut(&key) {
                     c.menu.handle_activity(now);
                 }
+                self.arm_menu_timer(key);
                 match method {
                     DtmfMethod::SipInfo => {
                         let r = self

@@ -43,6 +43,43 @@ pub(crate) enum Recording {
     Running(String),
 }
 
+/// A call's media, owned by this room: its RTP socket, the negotiated session and when
+/// the shared tick serves it, its bridge partner and its recording.
+#[derive(Debug)]
+pub(crate) struct CallMedia {
+    /// The call's RTP address as the shell bound it (or as STUN saw it).
+    pub(crate) rtp: Option<SocketAddr>,
+    /// Our SDP's version (`o=`), raised with every offer or answer we send.
+    pub(crate) session_version: u64,
+    /// The codec's sample rate once media is negotiated.
+    pub(crate) rate: u32,
+    /// RTP, RTCP, playback and DTMF, once media is negotiated.
+    pub(crate) session: Option<Box<MediaSession>>,
+    /// Listed in `Engine::media_dirty`.
+    pub(crate) dirty: bool,
+    /// Which phase of the media tick sends this call's packets.
+    pub(crate) tick_phase: u32,
+    /// The call whose audio this one exchanges (`bridge_audio`).
+    pub(crate) bridged: Option<CallKey>,
+    /// `start_recording`.
+    pub(crate) recording: Option<Recording>,
+}
+
+impl Default for CallMedia {
+    fn default() -> Self {
+        Self {
+            rtp: None,
+            session_version: 1,
+            rate: 8000,
+            session: None,
+            dirty: false,
+            tick_phase: 0,
+            bridged: None,
+            recording: None,
+        }
+    }
+}
+
 impl Recording {
     pub(crate) fn path(&self) -> &str {
         match self {
@@ -92,7 +129,7 @@ impl Engine {
             return;
         };
         let codec = media_codec(n.codec);
-        if let Some(m) = c.media.as_mut()
+        if let Some(m) = c.media.session.as_mut()
             && m.config().codec == codec
             && m.config().payload_type == n.pt
         {
@@ -125,18 +162,18 @@ impl Engine {
         cfg.cname = format!("hasip-{}", key.0);
         match MediaSession::new(cfg, seed, now) {
             Ok(mut m) => {
-                if c.media.is_some() {
+                if c.media.session.is_some() {
                     tracing::info!(call = key.0, codec = n.codec.name(), "codec changed");
                 }
-                let tap = c.bridged.is_some()
-                    || matches!(c.recording, Some(super::Recording::Running(_)));
+                let tap = c.media.bridged.is_some()
+                    || matches!(c.media.recording, Some(super::Recording::Running(_)));
                 m.set_tap(tap);
                 let anchor = *self.tick_anchor.get_or_insert(now);
                 let grid = anchor + sub_tick() * phase;
                 m.set_grid(grid);
-                c.tick_phase = phase;
-                c.rate = codec.sample_rate();
-                c.media = Some(Box::new(m));
+                c.media.tick_phase = phase;
+                c.media.rate = codec.sample_rate();
+                c.media.session = Some(Box::new(m));
                 self.count_media();
                 // The phase's next sub-tick, if it comes before the one planned.
                 let k = now
@@ -158,11 +195,11 @@ impl Engine {
         });
         // A recording asked for before media starts now (ha-sip §3.4.11).
         if let Some(c) = self.calls.get_mut(&key)
-            && c.media.is_some()
-            && let Some(super::Recording::Pending(path, channels)) = c.recording.clone()
+            && c.media.session.is_some()
+            && let Some(super::Recording::Pending(path, channels)) = c.media.recording.clone()
         {
-            c.recording = Some(super::Recording::Opening(path.clone()));
-            let rate = c.rate;
+            c.media.recording = Some(super::Recording::Opening(path.clone()));
+            let rate = c.media.rate;
             self.outputs.push_back(Output::StartRecording {
                 call: key,
                 path,
@@ -178,8 +215,8 @@ impl Engine {
         let Some(c) = self.calls.get_mut(&key) else {
             return;
         };
-        let partner = c.bridged.take();
-        if let Some(mut m) = c.media.take() {
+        let partner = c.media.bridged.take();
+        if let Some(mut m) = c.media.session.take() {
             m.close(now);
             let s = m.stats();
             tracing::info!(
@@ -205,9 +242,9 @@ impl Engine {
 
     fn unbridge_one(&mut self, key: CallKey) {
         if let Some(c) = self.calls.get_mut(&key) {
-            c.bridged = None;
-            let recording = matches!(c.recording, Some(super::Recording::Running(_)));
-            if let Some(m) = c.media.as_mut() {
+            c.media.bridged = None;
+            let recording = matches!(c.media.recording, Some(super::Recording::Running(_)));
+            if let Some(m) = c.media.session.as_mut() {
                 m.set_tap(recording);
             }
             tracing::info!(call = key.0, "bridge ended");
@@ -216,9 +253,9 @@ impl Engine {
 
     pub(crate) fn mark_media(&mut self, key: CallKey) {
         if let Some(c) = self.calls.get_mut(&key)
-            && !c.media_dirty
+            && !c.media.dirty
         {
-            c.media_dirty = true;
+            c.media.dirty = true;
             self.media_dirty.push(key);
         }
     }
@@ -233,8 +270,8 @@ impl Engine {
     fn least_used_phase(&self, key: CallKey) -> u32 {
         let mut used = [0usize; PHASES as usize];
         for (k, c) in &self.calls {
-            if *k != key && c.media.is_some() {
-                used[c.tick_phase as usize % used.len()] += 1;
+            if *k != key && c.media.session.is_some() {
+                used[c.media.tick_phase as usize % used.len()] += 1;
             }
         }
         (0..PHASES).min_by_key(|p| used[*p as usize]).unwrap_or(0)
@@ -274,8 +311,8 @@ impl Engine {
             let Some(c) = self.calls.get_mut(&key) else {
                 continue;
             };
-            let phase = c.tick_phase as usize % in_use.len();
-            let Some(m) = c.media.as_mut() else {
+            let phase = c.media.tick_phase as usize % in_use.len();
+            let Some(m) = c.media.session.as_mut() else {
                 continue;
             };
             in_use[phase] = true;
@@ -297,7 +334,11 @@ impl Engine {
 
     /// An RTP (or RTCP) datagram arrived on `call`'s socket.
     pub fn handle_rtp(&mut self, now: Instant, call: CallKey, from: SocketAddr, data: &[u8]) {
-        let Some(m) = self.calls.get_mut(&call).and_then(|c| c.media.as_mut()) else {
+        let Some(m) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.media.session.as_mut())
+        else {
             return;
         };
         if hasip_media::rtp::looks_like_rtcp(data) {
@@ -317,13 +358,11 @@ impl Engine {
             let Some(ev) = self
                 .calls
                 .get_mut(&key)
-                .and_then(|c| c.media.as_mut())
+                .and_then(|c| c.media.session.as_mut())
                 .and_then(|m| m.poll_event())
             else {
                 return;
             };
-            // An event can move a menu's deadline.
-            self.timeout_cache = None;
             match ev {
                 MediaEvent::Dtmf { digit, source } => {
                     // Reported when the press starts, not when the key is let go (issue 24).
@@ -369,10 +408,10 @@ impl Engine {
             let Some(c) = self.calls.get_mut(&key) else {
                 continue;
             };
-            c.media_dirty = false;
-            let recording = matches!(c.recording, Some(super::Recording::Running(_)));
-            let partner = c.bridged;
-            let Some(m) = c.media.as_mut() else {
+            c.media.dirty = false;
+            let recording = matches!(c.media.recording, Some(super::Recording::Running(_)));
+            let partner = c.media.bridged;
+            let Some(m) = c.media.session.as_mut() else {
                 continue;
             };
             while let Some(t) = m.poll_transmit() {
@@ -380,7 +419,11 @@ impl Engine {
             }
             // Tap frames: recordings take both sides, a bridge takes what the remote said.
             for _ in 0..16 {
-                let Some(m) = self.calls.get_mut(&key).and_then(|c| c.media.as_mut()) else {
+                let Some(m) = self
+                    .calls
+                    .get_mut(&key)
+                    .and_then(|c| c.media.session.as_mut())
+                else {
                     break;
                 };
                 let Some(f) = m.poll_frame() else {
@@ -395,7 +438,10 @@ impl Engine {
                     io.record(key, &rx, &tx, rate);
                 }
                 if let Some(p) = partner
-                    && let Some(pm) = self.calls.get_mut(&p).and_then(|c| c.media.as_mut())
+                    && let Some(pm) = self
+                        .calls
+                        .get_mut(&p)
+                        .and_then(|c| c.media.session.as_mut())
                 {
                     pm.handle_bridge_audio(now, &rx, rate);
                 }
@@ -417,7 +463,11 @@ impl Engine {
 
     /// Counts the sessions again after a call gained or lost its media.
     pub(crate) fn count_media(&mut self) {
-        self.media_sessions = self.calls.values().filter(|c| c.media.is_some()).count();
+        self.media_sessions = self
+            .calls
+            .values()
+            .filter(|c| c.media.session.is_some())
+            .count();
     }
 
     /// Starts playing decoded audio on the call.
@@ -428,7 +478,11 @@ impl Engine {
         playback: u64,
         samples: Arc<[i16]>,
     ) {
-        let Some(m) = self.calls.get_mut(&call).and_then(|c| c.media.as_mut()) else {
+        let Some(m) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.media.session.as_mut())
+        else {
             tracing::warn!(
                 call = call.0,
                 playback,
@@ -447,7 +501,11 @@ impl Engine {
     }
 
     pub(crate) fn media_stop(&mut self, now: Instant, call: CallKey) {
-        if let Some(m) = self.calls.get_mut(&call).and_then(|c| c.media.as_mut()) {
+        if let Some(m) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.media.session.as_mut())
+        {
             m.stop_playback();
         }
         self.media_events(now, call);
@@ -464,7 +522,7 @@ impl Engine {
         let m = self
             .calls
             .get_mut(&key)
-            .and_then(|c| c.media.as_mut())
+            .and_then(|c| c.media.session.as_mut())
             .ok_or_else(|| CommandError(format!("call {number} has no media")))?;
         let method = match method {
             DtmfMethod::InBand => MediaDtmf::InBand,
@@ -492,7 +550,7 @@ impl Engine {
                 .calls
                 .get(&k)
                 .ok_or_else(|| CommandError(format!("call not in progress: {name}")))?;
-            if c.media.is_none() || c.phase == Phase::Ended {
+            if c.media.session.is_none() || c.phase == Phase::Ended {
                 return Err(CommandError(format!(
                     "call {name} has no media: cannot bridge audio"
                 )));
@@ -500,14 +558,14 @@ impl Engine {
         }
         // A call is in at most one bridge: a new bridge replaces the old ones.
         for k in [a, b] {
-            if let Some(old) = self.calls.get_mut(&k).and_then(|c| c.bridged.take()) {
+            if let Some(old) = self.calls.get_mut(&k).and_then(|c| c.media.bridged.take()) {
                 self.unbridge_one(old);
             }
         }
         for (k, other) in [(a, b), (b, a)] {
             if let Some(c) = self.calls.get_mut(&k) {
-                c.bridged = Some(other);
-                if let Some(m) = c.media.as_mut() {
+                c.media.bridged = Some(other);
+                if let Some(m) = c.media.session.as_mut() {
                     m.set_tap(true);
                 }
             }
@@ -528,17 +586,17 @@ impl Engine {
             .calls
             .get_mut(&key)
             .ok_or_else(|| CommandError(format!("call not in progress: {number}")))?;
-        if let Some(r) = &c.recording {
+        if let Some(r) = &c.media.recording {
             tracing::info!(call = key.0, file = r.path(), "Recording already running");
             return Ok(());
         }
-        if c.media.is_none() {
+        if c.media.session.is_none() {
             tracing::info!(call = key.0, file = %path, "Recording will start once media is available");
-            c.recording = Some(super::Recording::Pending(path, channels));
+            c.media.recording = Some(super::Recording::Pending(path, channels));
             return Ok(());
         }
-        c.recording = Some(super::Recording::Opening(path.clone()));
-        let rate = c.rate;
+        c.media.recording = Some(super::Recording::Opening(path.clone()));
+        let rate = c.media.rate;
         self.outputs.push_back(Output::StartRecording {
             call: key,
             path,
@@ -555,26 +613,25 @@ impl Engine {
         call: CallKey,
         result: Result<(), String>,
     ) {
-        self.timeout_cache = None;
         let Some(c) = self.calls.get_mut(&call) else {
             // The call ended meanwhile: the shell closes what it opened.
             self.outputs.push_back(Output::StopRecording { call });
             return;
         };
-        let Some(super::Recording::Opening(path)) = c.recording.clone() else {
+        let Some(super::Recording::Opening(path)) = c.media.recording.clone() else {
             return;
         };
         match result {
             Ok(()) => {
-                c.recording = Some(super::Recording::Running(path.clone()));
-                if let Some(m) = c.media.as_mut() {
+                c.media.recording = Some(super::Recording::Running(path.clone()));
+                if let Some(m) = c.media.session.as_mut() {
                     m.set_tap(true);
                 }
                 self.event(call, EventKind::RecordingStarted(path));
             }
             Err(e) => {
                 tracing::error!(call = call.0, file = %path, error = %e, "cannot record the call");
-                c.recording = None;
+                c.media.recording = None;
             }
         }
     }
@@ -584,11 +641,11 @@ impl Engine {
         let Some(c) = self.calls.get_mut(&key) else {
             return false;
         };
-        let Some(r) = c.recording.take() else {
+        let Some(r) = c.media.recording.take() else {
             return false;
         };
-        let bridged = c.bridged.is_some();
-        if let Some(m) = c.media.as_mut() {
+        let bridged = c.media.bridged.is_some();
+        if let Some(m) = c.media.session.as_mut() {
             m.set_tap(bridged);
         }
         match r {

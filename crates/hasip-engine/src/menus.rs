@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use hasip_menu::{MenuTree, Output as MenuOutput, PlaybackEnd, Prompt};
 
-use crate::{Audio, AudioSource, CallKey, Engine, EventKind, Output, Phase, PlaybackKind};
+use crate::{Audio, AudioSource, CallKey, Engine, EventKind, Output, Phase, PlaybackKind, Timer};
 
 impl Engine {
     /// Asks the shell to fetch the TTS audio of the menu's first prompt now, while the call
@@ -33,7 +33,26 @@ impl Engine {
     }
 
     /// Performs what the call's menu asks for, until it asks for nothing more.
+    /// Carries out what the call's menu asks for, then arms the menu's deadline (any
+    /// input to a menu is followed by this).
     pub(crate) fn drain_menu(&mut self, now: Instant, key: CallKey) {
+        self.drain_menu_outputs(now, key);
+        self.arm_menu_timer(key);
+    }
+
+    /// Arms the call's menu deadline from its menu (after any input to the menu).
+    pub(crate) fn arm_menu_timer(&mut self, key: CallKey) {
+        let at = self.calls.get(&key).and_then(|c| c.menu.poll_timeout());
+        if self
+            .calls
+            .get(&key)
+            .is_some_and(|c| c.timers.get(Timer::Menu) != at)
+        {
+            self.set_timer(key, Timer::Menu, at);
+        }
+    }
+
+    fn drain_menu_outputs(&mut self, now: Instant, key: CallKey) {
         // Bounded: a menu emits a finite batch per input (it stops jump loops itself).
         for _ in 0..1000 {
             let Some(out) = self.calls.get_mut(&key).and_then(|c| c.menu.poll_output()) else {
@@ -69,7 +88,7 @@ impl Engine {
                     };
                     let playback = play.id.get();
                     c.playing = Some((play.id, kind));
-                    let rate = c.rate;
+                    let rate = c.media.rate;
                     self.outputs.push_back(Output::FetchAudio {
                         call: key,
                         playback,
@@ -133,7 +152,6 @@ impl Engine {
         playback: u64,
         audio: Result<Audio, String>,
     ) {
-        self.timeout_cache = None;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -154,7 +172,7 @@ impl Engine {
                 // As ha-sip plays its error.wav: the caller hears that something went
                 // wrong, the playback then ends as if played (playback_done, post_action).
                 tracing::warn!(call = call.0, playback, error = %e, "cannot play; the error tone plays instead");
-                let tone = hasip_media::tone::error_tone(c.rate);
+                let tone = hasip_media::tone::error_tone(c.media.rate);
                 self.media_play(now, call, playback, tone.into());
             }
         }

@@ -9,7 +9,8 @@
 //! [`UserAgent::poll_event`] and [`UserAgent::poll_timeout`]. SDP is carried as opaque bytes:
 //! the engine negotiates media with [`crate::sdp`].
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -439,6 +440,9 @@ pub struct UserAgent {
     tx: Transactions,
     accounts: Vec<Account>,
     calls: HashMap<CallRef, Call>,
+    /// When each call's 2xx is next retransmitted or given up (the earlier of the two), in
+    /// time order; an entry counts while the call's `ok_retx` still gives its instant.
+    ok_retx_due: BinaryHeap<Reverse<(Instant, CallRef)>>,
     next_call: u64,
     owners: HashMap<TransactionId, Owner>,
     /// (Call-ID, our tag) → call.
@@ -534,6 +538,7 @@ impl UserAgent {
             rng,
             accounts,
             calls: HashMap::new(),
+            ok_retx_due: BinaryHeap::new(),
             next_call: 0,
             owners: HashMap::new(),
             by_dialog: HashMap::new(),
@@ -769,10 +774,34 @@ impl UserAgent {
             consider(a.next_at);
             consider(a.keepalive_at);
         }
-        for c in self.calls.values() {
-            consider(c.ok_retx.as_ref().map(|r| r.2.min(r.3)));
-        }
+        consider(self.next_ok_retx());
         next
+    }
+
+    /// When `call`'s 2xx next needs attention, as its `ok_retx` says.
+    fn ok_retx_at(&self, call: CallRef) -> Option<Instant> {
+        self.calls
+            .get(&call)
+            .and_then(|c| c.ok_retx.as_ref())
+            .map(|r| r.2.min(r.3))
+    }
+
+    /// Puts `call`'s 2xx retransmission in the time-ordered table (after `ok_retx` is set).
+    pub(super) fn arm_ok_retx(&mut self, call: CallRef) {
+        if let Some(at) = self.ok_retx_at(call) {
+            self.ok_retx_due.push(Reverse((at, call)));
+        }
+    }
+
+    /// The earliest 2xx retransmission still due; stale entries are dropped.
+    fn next_ok_retx(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, call))) = self.ok_retx_due.peek().copied() {
+            if self.ok_retx_at(call) == Some(at) {
+                return Some(at);
+            }
+            self.ok_retx_due.pop();
+        }
+        None
     }
 
     /// Fires everything due at `now`.
@@ -788,12 +817,16 @@ impl UserAgent {
                 self.send_keepalive(now, AccountId(i));
             }
         }
-        let mut due: Vec<CallRef> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.ok_retx.as_ref().is_some_and(|r| r.2 <= now || r.3 <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        let mut due = Vec::new();
+        while let Some(Reverse((at, call))) = self.ok_retx_due.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.ok_retx_due.pop();
+            if self.ok_retx_at(call) == Some(at) {
+                due.push(call);
+            }
+        }
         // In call order, not the table's: two calls' 2xx retransmissions due together go
         // out in the same order on every run (as transaction.rs does).
         due.sort_unstable();

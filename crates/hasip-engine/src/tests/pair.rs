@@ -164,6 +164,15 @@ fn fifty_calls_in_and_out_leave_nothing_behind() {
     assert_eq!(p.count("call_disconnected"), 50);
     assert_eq!(p.engine.call_count(), 0);
     assert_eq!(p.phone.call_count(), 0);
+    // The calls' deadlines went with them: the ring timeouts 300 s ahead wake nobody
+    // (nothing else is due but the registrations' refresh, and there are none here), and
+    // the heap holds a bounded number of stale entries.
+    assert_eq!(p.engine.poll_timeout(), None);
+    assert!(
+        p.engine.deadlines.len() <= 64,
+        "{}",
+        p.engine.deadlines.len()
+    );
 }
 
 #[test]

@@ -65,6 +65,7 @@ impl UserAgent {
             // give-up timer on reliable transports).
             let next = if reliable { now + 64 * t1 } else { now + t1 };
             c.ok_retx = Some((wire, t1, next, now + 64 * t1));
+            self.arm_ok_retx(call);
         }
         self.drain_tx(now);
         Ok(())
@@ -96,6 +97,7 @@ impl UserAgent {
                     payload: wire,
                 });
             }
+            self.arm_ok_retx(call);
             self.drain_tx(now);
         }
     }
