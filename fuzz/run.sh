@@ -45,8 +45,12 @@ for target in $(cargo fuzz list); do
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/$target.log" | grep -o '[0-9]*$' || echo '?')
     echo "fuzz $target: ${secs} s, $runs runs from $before inputs, $found new, no fault"
     if $grow && [ "$found" -gt 0 ]; then
-      cp -n "$work/$target"/* "corpus/$target"/
-      cargo fuzz cmin "${flags[@]}" "$target" "corpus/$target" > /dev/null 2>&1
+      # A greedy set cover of the old corpus and the new finds: what adds coverage joins
+      # the corpus; the committed inputs stay.
+      mkdir -p "$work/$target.merged"
+      cargo fuzz run "${flags[@]}" "$target" "$work/$target.merged" "corpus/$target" "$work/$target" -- \
+        -set_cover_merge=1 -max_len=65536 > "$work/$target.merge.log" 2>&1
+      cp -n "$work/$target.merged"/* "corpus/$target"/
       echo "fuzz $target: corpus now $(find "corpus/$target" -type f | wc -l) inputs (commit fuzz/corpus)"
     fi
   else
