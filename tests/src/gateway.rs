@@ -36,7 +36,7 @@ pub fn binary() -> PathBuf {
 }
 
 /// Whether the gateway reads `name` from its environment (ha-sip's stand-alone variables,
-/// the Supervisor's token, `RUST_LOG`).
+/// the Supervisor's token, `RUST_LOG`, the spool's and the dashboard page's).
 pub fn is_gateway_variable(name: &str) -> bool {
     const EXACT: [&str; 9] = [
         "PORT",
@@ -49,8 +49,9 @@ pub fn is_gateway_variable(name: &str) -> bool {
         "HASSIO_TOKEN",
         "RUST_LOG",
     ];
-    const PREFIXES: [&str; 8] = [
-        "SIP1_", "SIP2_", "SIP3_", "TTS_", "HA_", "BROKER_", "MQTT_", "SENSOR_",
+    const PREFIXES: [&str; 11] = [
+        "SIP1_", "SIP2_", "SIP3_", "TTS_", "HA_", "BROKER_", "MQTT_", "SENSOR_", "WEB_",
+        "WEBHOOK_", "INGRESS_",
     ];
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }

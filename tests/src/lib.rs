@@ -16,6 +16,7 @@ pub mod ha;
 pub mod kamailio;
 pub mod mosquitto;
 pub mod netns;
+pub mod node;
 pub mod pcap;
 pub mod ports;
 pub mod process;

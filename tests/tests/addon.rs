@@ -872,11 +872,15 @@ fn manifest_gives_the_gateway_what_it_needs() {
         "full_access",
         "privileged",
         "docker_api",
-        "ingress",
         "webui",
+        "ingress_port",
     ] {
         assert!(!m.contains_key(unwanted), "{unwanted} is not needed");
     }
+    // The dashboard page in the sidebar, through the Supervisor's ingress on the default
+    // port (8099, which web.rs serves).
+    assert_eq!(m.get("ingress"), Some(&json!(true)));
+    assert!(m.contains_key("panel_icon") && m.contains_key("panel_title"));
     let map: Vec<(String, bool, Option<String>)> = m["map"]
         .as_array()
         .expect("map")

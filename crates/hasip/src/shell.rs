@@ -32,7 +32,7 @@ mod outputs;
 mod start;
 mod turn;
 use inputs::{
-    begin_shutdown, on_connection, on_mqtt, on_resolved, on_rtp, on_stdin, on_stun_bound,
+    begin_shutdown, on_connection, on_mqtt, on_resolved, on_rtp, on_stdin, on_stun_bound, on_web,
     report_broken_accounts, warn_ignored_flags,
 };
 use outputs::{drain, mqtt_message, run_command};
@@ -391,9 +391,27 @@ struct Io {
     discovery: Option<crate::discovery::Discovery>,
     /// Persistent notifications of accounts that do not register (add-on mode).
     registration_notices: crate::notify::Registrations,
+    /// The dashboard page, when it is served.
+    web: Option<crate::web::Web>,
 }
 
 impl Io {
+    /// The page's account rows, from the accounts' status.
+    fn web_accounts(&self) {
+        let Some(web) = &self.web else { return };
+        web.accounts(self.status.accounts().iter().map(|a| {
+            use crate::status::Registration as R;
+            let why = match &a.registration {
+                R::Retrying { code, reason } | R::Refused { code, reason } => {
+                    Some(format!("{code} {reason}"))
+                }
+                R::Misconfigured { reason } => Some(reason.clone()),
+                _ => None,
+            };
+            (a.number, a.id_uri.clone(), a.registration.word(), why)
+        }));
+    }
+
     /// Publishes on any topic if MQTT is on; a full queue is logged, never waited for.
     fn publish(&self, topic: &str, payload: &str, retain: bool) {
         if let Some(m) = &self.mqtt

@@ -169,4 +169,26 @@ pub(super) fn report_broken_accounts(io: &mut Io, broken: &[(u8, String, String)
         }
         io.notify_registration(*number);
     }
+    io.web_accounts();
+}
+
+/// A command from the dashboard page: carried out as one from stdin, and the engine's
+/// verdict goes back to the page.
+pub(super) fn on_web(engine: &mut Engine, io: &Io, c: crate::web::WebCommand) {
+    let verdict = match hasip_bus::parse_line(&c.text) {
+        Err(e) => Err(e.0),
+        Ok(hasip_bus::Request::Engine(cmd)) => {
+            tracing::info!(source = "web", ?cmd, "command");
+            engine
+                .handle_command(Instant::now(), cmd)
+                .map_err(|e| e.to_string())
+        }
+    };
+    if let Err(e) = &verdict {
+        io.command_failed("web", e);
+        if let Some(w) = &io.web {
+            w.command_failed(e);
+        }
+    }
+    let _ = c.reply.send(verdict);
 }

@@ -180,11 +180,15 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 if let Some(s) = &mut io.sensors {
                     s.event(&body);
                 }
+                if let Some(w) = &io.web {
+                    w.event(&body);
+                }
             }
             Output::Registration { account, state } => {
                 tracing::debug!(account, ?state, "registration state");
                 if io.status.registration(account, &state) {
                     io.publish_account(account);
+                    io.web_accounts();
                 }
                 io.notify_registration(account);
                 if let Some(s) = &io.sensors {

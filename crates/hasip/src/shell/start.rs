@@ -39,6 +39,8 @@ pub(super) struct Inputs {
     /// MQTT's handle when it waits for the Supervisor's broker details.
     pub(super) mqtt_later: Option<tokio::sync::oneshot::Receiver<hasip_bus::mqtt::MqttHandle>>,
     pub(super) health_rx: mpsc::Receiver<health::Request>,
+    /// Commands from the dashboard page.
+    pub(super) web_rx: mpsc::Receiver<crate::web::WebCommand>,
 }
 
 /// Binds, builds and starts everything; the gateway answers SIP once this returns.
@@ -167,7 +169,13 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
         discovery: (checked.options.mqtt.enabled && checked.options.mqtt.discovery)
             .then(|| mqtt::discovery(&checked.options)),
         registration_notices: crate::notify::Registrations::default(),
+        web: None,
     };
+    let (web_tx, web_rx) = mpsc::channel::<crate::web::WebCommand>(16);
+    if let Some(config) = crate::web::config(config::env_lookup).map_err(anyhow::Error::msg)? {
+        io.web = crate::web::Web::start(config, web_tx).await;
+    }
+    io.web_accounts();
     report_broken_accounts(&mut io, &checked.broken);
     let (health_tx, health_rx) = mpsc::channel::<crate::health::Request>(8);
     let health = crate::health::serve(crate::health::socket_path(g.port), health_tx);
@@ -201,6 +209,7 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
             mqtt_rx,
             mqtt_later,
             health_rx,
+            web_rx,
         },
         sigterm,
         sigint,

@@ -28,6 +28,7 @@ impl Shell {
                 inputs.stdin_open = on_stdin(engine, io, ev);
             }
             Some(m) = inputs.mqtt_rx.recv() => on_mqtt(engine, io, m),
+            Some(c) = inputs.web_rx.recv() => on_web(engine, io, c),
             r = async {
                 match inputs.mqtt_later.as_mut() {
                     Some(rx) => rx.await,
