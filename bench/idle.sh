@@ -3,8 +3,8 @@
 #   default  the embedded default (no account)
 #   full     what ha-sip users run: an account in accept mode with an incoming_call_file
 #            menu, Home Assistant (a local stand-in answering its API) with the webhook,
-#            the health socket, and MQTT with the discovery device (a local mosquitto
-#            when one is installed)
+#            the health socket, MQTT with the discovery device (a local mosquitto
+#            when one is installed) and the dashboard page (served, nobody looking)
 # Each starts the release gateway, waits until it answers OPTIONS, lets it settle, then
 # samples over SECONDS (default 30): RSS, private dirty memory and the resident pages of
 # the program's own code, and CPU ticks. Exits non-zero when a target is missed.
@@ -71,7 +71,10 @@ fi
 if [ "$which" = full ] || [ "$which" = both ]; then
   port=$(( ${PORT:-25062} + 1 ))
   full_config "$work" "$port"
-  HA_BASE_URL="$HA_URL" HA_TOKEN=idle \
+  # NO_PAGE=1: without the dashboard page, to see what it costs.
+  web=("WEB_LISTEN=127.0.0.1:$((port + 100))" WEB_TOKEN=idle-bench-token-0123)
+  [ "${NO_PAGE:-0}" = 1 ] && web=(WEB_LISTEN=)
+  env HA_BASE_URL="$HA_URL" HA_TOKEN=idle "${web[@]}" \
     target/release/hasip --bind 127.0.0.1 --port "$port" --config "$work/options.json" \
     < <(sleep $((secs + 8))) > /dev/null &
   pid=$!; pids+=("$pid")

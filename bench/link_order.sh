@@ -54,7 +54,8 @@ PY
   exec 3>&-
 }
 profile "$work/cg-default.out" ""
-profile "$work/cg-full.out" "$HA_URL" --config "$work/options.json"
+WEB_LISTEN="127.0.0.1:$((port + 100))" WEB_TOKEN=link-order-token-0123 \
+  profile "$work/cg-full.out" "$HA_URL" --config "$work/options.json"
 
 # Functions of the hasip binary itself ("ob=" names the object, "fn=" the function; a
 # "'N" suffix marks a recursion level), each once, in the order callgrind lists them, as a

@@ -157,20 +157,28 @@ impl Web {
             commands,
             access: config.access.clone(),
         };
-        let app = Router::new()
-            .route("/", get(page))
-            .route("/api/state", get(state))
-            .route("/api/events", get(events))
-            .route("/api/command", post(command))
-            .layer(middleware::from_fn_with_state(shared.clone(), guard))
-            .with_state(shared);
         let who = match &config.access {
             Access::Ingress(peer) => format!("ingress, for {peer} only"),
             Access::Token(_) => "with WEB_TOKEN".to_owned(),
         };
         tracing::info!(listen = %config.listen, "dashboard page served ({who})");
         tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            // Nothing of the HTTP server is built until someone opens the page: an idle
+            // gateway keeps one listening socket and this task.
+            let first = loop {
+                match listener.accept().await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dashboard: accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            };
+            let listener = Primed {
+                first: Some(first),
+                inner: listener,
+            };
+            let service = router(shared).into_make_service_with_connect_info::<PeerAddr>();
             if let Err(e) = axum::serve(listener, service).await {
                 tracing::error!(error = %e, "the dashboard page's server stopped");
             }
@@ -202,6 +210,48 @@ impl Web {
     /// A command from the page failed.
     pub(crate) fn command_failed(&self, error: &str) {
         self.update(|b| b.command_failed(error, now_ms()));
+    }
+}
+
+fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/state", get(state))
+        .route("/api/events", get(events))
+        .route("/api/command", post(command))
+        .layer(middleware::from_fn_with_state(shared.clone(), guard))
+        .with_state(shared)
+}
+
+/// The page's listener, with the connection that woke it still to be served.
+struct Primed {
+    first: Option<(tokio::net::TcpStream, SocketAddr)>,
+    inner: tokio::net::TcpListener,
+}
+
+impl axum::serve::Listener for Primed {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        if let Some(first) = self.first.take() {
+            return first;
+        }
+        axum::serve::Listener::accept(&mut self.inner).await
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// The peer of a request (the guard lets only the ingress proxy through in the add-on).
+#[derive(Debug, Clone, Copy)]
+struct PeerAddr(SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Primed>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Primed>) -> Self {
+        Self(*stream.remote_addr())
     }
 }
 
@@ -249,7 +299,7 @@ fn token_of(req: &Request) -> Option<String> {
 /// Lets through the ingress peer (add-on) or a request with the token (stand-alone).
 async fn guard(
     State(s): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     req: Request,
     next: Next,
 ) -> Response {
