@@ -2,8 +2,8 @@
 //! playwright-core (`tests/peers/browser/answer.mjs`). baresip, as the door, calls the
 //! gateway in listen mode; the page shows the ringing call; a click answers it, a digit
 //! button sends 5 (baresip receives it), a click hangs up (the SIP call ends). Screenshots
-//! at desktop and phone widths are kept in the test's directory and the page may not be
-//! wider than the window. Also: the token stand-alone, and the ingress peer and path prefix
+//! at desktop and phone widths go to the test's directory (kept when it fails) and the
+//! page may not be wider than the window. Also: the token stand-alone, and the ingress peer and path prefix
 //! in the add-on.
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -46,8 +46,9 @@ fn http(from: &str, to: SocketAddr, path: &str, headers: &str) -> (u16, String) 
         "GET {path} HTTP/1.1\r\nHost: {to}\r\n{headers}Connection: close\r\n\r\n"
     )
     .expect("write");
-    let mut text = String::new();
-    let _ = std::io::Read::read_to_string(&mut s, &mut text);
+    let mut bytes = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
     let code = text
         .split_whitespace()
         .nth(1)
@@ -150,8 +151,7 @@ fn answer_send_a_digit_and_hang_up_from_the_page_in_chromium() {
         let len = std::fs::metadata(&png).map_or(0, |m| m.len());
         assert!(len > 1_000, "{} ({len} bytes)", png.display());
     }
-    // The screenshots stay in the test's directory ($TMPDIR/hasip-tests/dashboard-answer-*)
-    // for people to look at.
+    // The screenshots are in the test's directory, kept when the test fails.
 }
 
 #[test]
@@ -198,4 +198,131 @@ fn in_the_add_on_only_the_ingress_peer_is_served_under_its_path() {
         gw.log_text().contains("SIP ready").then_some(())
     });
     assert!(up.is_some());
+}
+
+#[test]
+fn the_menu_checker_and_simulator_on_the_page_say_what_the_command_line_says() {
+    for p in ["chromium", "node", "npm"] {
+        assert!(have(p), "{p} is needed: run ./build.sh test");
+    }
+    let browser = node::peer(
+        "browser",
+        &["package.json", "package-lock.json", "menu.mjs"],
+        "node_modules/playwright-core/package.json",
+    );
+    let dir = WorkDir::new("dashboard-menu");
+    let menu = dir.file("door.yaml");
+    std::fs::write(
+        &menu,
+        "menu:\n  message: Press 1 to open\n  choices:\n    '1':\n      message: Opening\n      post_action: hangup\n",
+    )
+    .expect("write the menu");
+    let mut o = options();
+    o["sip"]["incoming_call_file"] = json!(menu.to_string_lossy());
+    o["sip"]["answer_mode"] = json!("accept");
+    let web = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
+    let gw = Gateway::start_env(
+        &dir,
+        Some(&o),
+        &[],
+        &[("WEB_LISTEN", &web.to_string()), ("WEB_TOKEN", TOKEN)],
+    );
+    assert!(
+        gw.wait_log("dashboard page served", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    let out = Command::new("node")
+        .arg(browser.join("menu.mjs"))
+        .arg(format!("http://{web}/?token={TOKEN}"))
+        .arg(dir.path())
+        .output()
+        .expect("node menu.mjs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let section = |name: &str| {
+        text.split(&format!("--- {name}\n"))
+            .nth(1)
+            .and_then(|s| s.split("\n--- ").next())
+            .map(|s| s.trim_end_matches("DONE\n").trim().to_owned())
+            .unwrap_or_default()
+    };
+    // The same as `hasip menu check` and `hasip menu simulate --digits 1` on the file.
+    let cli = |args: &[&str]| {
+        let o = Command::new(hasip_tests::gateway::binary())
+            .arg("menu")
+            .args(args)
+            .arg(&menu)
+            .output()
+            .expect("hasip menu");
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    assert_eq!(section("check"), cli(&["check"]));
+    let simulated = section("simulate");
+    assert_eq!(simulated, cli(&["simulate", "--digits", "1"]));
+    assert!(simulated.contains("Opening"), "{simulated}");
+    let broken = section("broken");
+    assert!(
+        broken.starts_with("error:") && broken.contains(":4:"),
+        "the loader's error with its line: {broken}"
+    );
+}
+
+#[test]
+fn only_the_recordings_of_this_gateway_are_served_to_the_page() {
+    require_baresip();
+    let dir = WorkDir::new("dashboard-recordings");
+    let web = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
+    let mut o = options();
+    o["sip"]["answer_mode"] = json!("accept");
+    let mut gw = Gateway::start_env(
+        &dir,
+        Some(&o),
+        &[],
+        &[("WEB_LISTEN", &web.to_string()), ("WEB_TOKEN", TOKEN)],
+    );
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    door.command("dial", &format!("sip:hasip@{}", gw.sip))
+        .expect("dial");
+    let call = gw
+        .wait_event("call_established", WAIT)
+        .expect("established");
+    let id = call["internal_id"]
+        .as_str()
+        .expect("internal_id")
+        .to_owned();
+    let wav = dir.file("door.wav");
+    let path = wav.to_string_lossy().into_owned();
+    gw.command(
+        &json!({"command": "start_recording", "number": id, "recording_file": path}).to_string(),
+    );
+    gw.wait_event("recording_started", WAIT)
+        .expect("recording_started");
+    gw.command(&json!({"command": "stop_recording", "number": id}).to_string());
+    gw.wait_event("recording_stopped", WAIT)
+        .expect("recording_stopped");
+    let auth = format!("Authorization: Bearer {TOKEN}\r\n");
+    let (code, state) = http("127.0.0.1", web, "/api/state", &auth);
+    assert_eq!(code, 200);
+    assert!(state.contains(&path), "{state}");
+    let query = |p: &str| {
+        format!(
+            "/api/recording?path={}",
+            p.replace('%', "%25").replace('/', "%2F")
+        )
+    };
+    let (code, body) = http("127.0.0.1", web, &query(&path), &auth);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("RIFF"), "a WAV file");
+    // Any other file: not served, even one that exists.
+    let (code, _) = http("127.0.0.1", web, &query("/etc/passwd"), &auth);
+    assert_eq!(code, 404);
+}
+
+fn require_baresip() {
+    assert!(have("baresip"), "baresip is needed: run ./build.sh test");
 }

@@ -10,6 +10,7 @@ mod dns;
 pub mod flags;
 mod ha;
 pub mod health;
+pub mod menu_tool;
 mod mqtt;
 mod notify;
 mod rtp;

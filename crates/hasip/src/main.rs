@@ -162,97 +162,50 @@ fn health(config: Option<&std::path::Path>, port: Option<u16>, timeout: f64) -> 
     }
 }
 
-/// `hasip menu check|simulate`: the menu crate's loader, tree and simulator on a file.
+/// `hasip menu check|simulate`: the menu crate's loader, tree and simulator on a file
+/// (`hasip::menu_tool`, which the dashboard page runs too).
 fn menu(command: MenuCommand) -> ExitCode {
-    use hasip_menu::simulate::{SimOptions, parse_script, simulate};
-    use hasip_menu::{MenuFile, MenuTree};
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use hasip::menu_tool::{Caller, check, simulate};
 
     let file = match &command {
         MenuCommand::Check { file } | MenuCommand::Simulate { file, .. } => file,
     };
     let name = file.display().to_string();
-    let loaded = std::fs::read_to_string(file)
-        .map_err(|e| format!("{name}: {e}"))
-        .and_then(|text| MenuFile::from_yaml(&text, Some(&name)).map_err(|e| e.to_string()));
-    let menu_file = match loaded {
-        Ok(f) => f,
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {name}: {e}");
             return ExitCode::from(2);
         }
     };
-    let tree = MenuTree::from_option(menu_file.menu());
-    match command {
-        MenuCommand::Check { .. } => {
-            use std::fmt::Write as _;
-            let mut out = format!("{name}: {} is valid\n", menu_file.kind());
-            if let MenuFile::Incoming(f) = &menu_file {
-                let list = |l: &[hasip_menu::NumberPattern]| {
-                    l.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                if !f.allowed_numbers.is_empty() {
-                    let _ = writeln!(out, "allowed_numbers: {}", list(&f.allowed_numbers));
-                }
-                if !f.blocked_numbers.is_empty() {
-                    let _ = writeln!(out, "blocked_numbers: {}", list(&f.blocked_numbers));
-                }
-                let _ = writeln!(out, "answer_after: {}s", f.answer_after.as_secs_f64());
-                for (event, id) in &f.webhook_to_call {
-                    let _ = writeln!(out, "webhook_to_call: {event} -> {id}");
-                }
-            }
-            if menu_file.menu().is_none() {
-                out.push_str("(no menu: the standard menu)\n");
-            }
-            out.push_str(&tree.render());
-            emit(&out);
-            ExitCode::SUCCESS
-        }
+    let result = match command {
+        MenuCommand::Check { .. } => check(&text, &name),
         MenuCommand::Simulate {
             digits,
             timeout_after,
             barge_in,
             prompt_seconds,
             ..
-        } => {
-            let seconds = |what: &str, x: f64| {
-                (x.is_finite() && (0.0..=86_400.0).contains(&x))
-                    .then(|| Duration::from_secs_f64(x))
-                    .ok_or_else(|| format!("{what} must be between 0 and 86400 seconds, not {x}"))
-            };
-            let parsed = parse_script(&digits)
-                .map_err(|e| format!("--digits: {e}"))
-                .and_then(|steps| {
-                    let after = timeout_after
-                        .map(|x| seconds("--timeout-after", x))
-                        .transpose()?;
-                    Ok((steps, after, seconds("--prompt-seconds", prompt_seconds)?))
-                });
-            let (steps, after, prompt_length) = match parsed {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let options = SimOptions {
-                prompt_length,
+        } => simulate(
+            &text,
+            &name,
+            &Caller {
+                digits,
+                timeout_after,
                 barge_in,
-                ..SimOptions::default()
-            };
-            emit(&simulate(
-                Instant::now(),
-                Arc::new(tree),
-                &steps,
-                after,
-                options,
-            ));
+                prompt_seconds,
+            },
+            std::time::Instant::now(),
+        ),
+    };
+    match result {
+        Ok(out) => {
+            emit(&out);
             ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

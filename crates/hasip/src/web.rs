@@ -54,6 +54,8 @@ pub(crate) enum Access {
 pub(crate) struct WebConfig {
     pub(crate) listen: SocketAddr,
     pub(crate) access: Access,
+    /// The accounts' menu files (number, path), for the page's checker and simulator.
+    pub(crate) menus: Vec<(u8, String)>,
 }
 
 /// The page's settings from the environment (and `.env`): `WEB_LISTEN` and `WEB_TOKEN`
@@ -84,6 +86,7 @@ pub(crate) fn config(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<W
         return Ok(Some(WebConfig {
             listen,
             access: Access::Token(token),
+            menus: Vec::new(),
         }));
     }
     if get("SUPERVISOR_TOKEN").is_none() {
@@ -104,6 +107,7 @@ pub(crate) fn config(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<W
     Ok(Some(WebConfig {
         listen: SocketAddr::from(([0, 0, 0, 0], port)),
         access: Access::Ingress(peer),
+        menus: Vec::new(),
     }))
 }
 
@@ -127,6 +131,7 @@ struct Shared {
     changed: broadcast::Sender<()>,
     commands: mpsc::Sender<WebCommand>,
     access: Access,
+    menus: Arc<[(u8, String)]>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -149,13 +154,16 @@ impl Web {
                 return None;
             }
         };
-        let board = Arc::new(Mutex::new(Board::default()));
+        let mut b = Board::default();
+        b.set_menus(config.menus.clone());
+        let board = Arc::new(Mutex::new(b));
         let (changed, _) = broadcast::channel(16);
         let shared = Shared {
             board: Arc::clone(&board),
             changed: changed.clone(),
             commands,
             access: config.access.clone(),
+            menus: config.menus.clone().into(),
         };
         let who = match &config.access {
             Access::Ingress(peer) => format!("ingress, for {peer} only"),
@@ -219,6 +227,8 @@ fn router(shared: Shared) -> Router {
         .route("/api/state", get(state))
         .route("/api/events", get(events))
         .route("/api/command", post(command))
+        .route("/api/menu", post(menu))
+        .route("/api/recording", get(recording))
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)
 }
@@ -393,6 +403,92 @@ async fn command(State(s): State<Shared>, body: String) -> Response {
         )
             .into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+/// The page's menu checker and simulator: `hasip menu check|simulate` on an account's
+/// menu file (by number) or on YAML the page sends.
+#[derive(Debug, serde::Deserialize)]
+struct MenuRequest {
+    /// `check` or `simulate`.
+    action: String,
+    /// An account's `incoming_call_file`, by account number.
+    account: Option<u8>,
+    /// Or the file's text.
+    yaml: Option<String>,
+    #[serde(default)]
+    digits: String,
+    timeout_after: Option<f64>,
+    #[serde(default)]
+    barge_in: bool,
+    prompt_seconds: Option<f64>,
+}
+
+async fn menu(State(s): State<Shared>, body: String) -> Response {
+    let fail = |e: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"ok": false, "error": e})),
+        )
+            .into_response()
+    };
+    let req: MenuRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => return fail(format!("the request: {e}")),
+    };
+    let (text, name) = match (req.account, req.yaml) {
+        (Some(n), _) => {
+            let Some((_, path)) = s.menus.iter().find(|(a, _)| *a == n) else {
+                return fail(format!("account: {n} has no incoming_call_file"));
+            };
+            match tokio::fs::read_to_string(path).await {
+                Ok(t) => (t, path.clone()),
+                Err(e) => return fail(format!("{path}: {e}")),
+            }
+        }
+        (None, Some(y)) => (y, "the page's YAML".to_owned()),
+        (None, None) => return fail("account or yaml: say which menu".to_owned()),
+    };
+    let result = match req.action.as_str() {
+        "check" => crate::menu_tool::check(&text, &name),
+        "simulate" => crate::menu_tool::simulate(
+            &text,
+            &name,
+            &crate::menu_tool::Caller {
+                digits: req.digits,
+                timeout_after: req.timeout_after,
+                barge_in: req.barge_in,
+                prompt_seconds: req.prompt_seconds.unwrap_or(2.0),
+            },
+            std::time::Instant::now(),
+        ),
+        other => Err(format!("action: {other:?} is neither check nor simulate")),
+    };
+    match result {
+        Ok(out) => axum::Json(json!({"ok": true, "output": out})).into_response(),
+        Err(e) => fail(e),
+    }
+}
+
+/// A finished recording the page lists (no other file is served).
+async fn recording(
+    State(s): State<Shared>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(path) = q.get("path") else {
+        return (StatusCode::BAD_REQUEST, "path: which recording\n").into_response();
+    };
+    let listed = s
+        .board
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .has_recording(path);
+    if !listed {
+        return (StatusCode::NOT_FOUND, "not a recording of this gateway\n").into_response();
+    }
+    match tokio::fs::read(path).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, format!("{path}: {e}\n")).into_response(),
     }
 }
 

@@ -172,7 +172,13 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
         web: None,
     };
     let (web_tx, web_rx) = mpsc::channel::<crate::web::WebCommand>(16);
-    if let Some(config) = crate::web::config(config::env_lookup).map_err(anyhow::Error::msg)? {
+    if let Some(mut config) = crate::web::config(config::env_lookup).map_err(anyhow::Error::msg)? {
+        config.menus = checked
+            .accounts
+            .iter()
+            .filter(|(_, a, _, _)| !a.incoming_call_file.trim().is_empty())
+            .map(|(n, a, _, _)| (*n, a.incoming_call_file.clone()))
+            .collect();
         io.web = crate::web::Web::start(config, web_tx).await;
     }
     io.web_accounts();

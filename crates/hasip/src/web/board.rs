@@ -30,7 +30,15 @@ pub(crate) struct Board {
     accounts: Vec<(u8, String, &'static str, Option<String>)>,
     calls: Vec<CallView>,
     log: VecDeque<(u64, Value)>,
+    /// Finished recordings (path, caller, when), newest last: the page plays these, and
+    /// only these files are served.
+    recordings: VecDeque<(String, String, u64)>,
+    /// The accounts' menu files (number, path), for the checker and simulator.
+    menus: Vec<(u8, String)>,
 }
+
+/// How many recordings the page lists.
+const RECORDINGS: usize = 50;
 
 fn text(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or_default().to_owned()
@@ -55,6 +63,17 @@ impl Board {
             "call_established" => Some("in call"),
             _ => None,
         };
+        if name == "recording_stopped" {
+            let path = text(body, "recording_file");
+            if !path.is_empty() {
+                self.recordings.retain(|(p, ..)| *p != path);
+                if self.recordings.len() == RECORDINGS {
+                    self.recordings.pop_front();
+                }
+                self.recordings
+                    .push_back((path, text(body, "caller"), now_ms));
+            }
+        }
         match (name, state) {
             ("call_disconnected" | "ring_timeout", _) => self.calls.retain(|c| c.id != id),
             (_, Some(state)) if !id.is_empty() => {
@@ -88,6 +107,16 @@ impl Board {
             .push_back((now_ms, json!({"event": "command_failed", "error": error})));
     }
 
+    /// The accounts' menu files.
+    pub(crate) fn set_menus(&mut self, menus: Vec<(u8, String)>) {
+        self.menus = menus;
+    }
+
+    /// Whether `path` is a recording the page lists (the only files it serves).
+    pub(crate) fn has_recording(&self, path: &str) -> bool {
+        self.recordings.iter().any(|(p, ..)| p == path)
+    }
+
     /// Everything, as the page reads it.
     pub(crate) fn snapshot(&self, now_ms: u64) -> Value {
         json!({
@@ -100,6 +129,10 @@ impl Board {
                 "state": c.state, "since_ms": c.since_ms,
             })).collect::<Vec<_>>(),
             "log": self.log.iter().rev().map(|(t, e)| json!({"at_ms": t, "event": e})).collect::<Vec<_>>(),
+            "menus": self.menus.iter().map(|(n, p)| json!({"account": n, "path": p})).collect::<Vec<_>>(),
+            "recordings": self.recordings.iter().rev().map(|(p, caller, t)| json!({
+                "path": p, "caller": caller, "at_ms": t,
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -141,5 +174,18 @@ mod tests {
             b.event(&json!({"event": "dtmf_digit", "internal_id": "x"}), i);
         }
         assert_eq!(b.snapshot(0)["log"].as_array().map(Vec::len), Some(LOG));
+        // Only finished recordings are listed and served.
+        b.event(
+            &json!({"event": "recording_started", "recording_file": "/r/a.wav"}),
+            1,
+        );
+        assert!(!b.has_recording("/r/a.wav"));
+        b.event(
+            &json!({"event": "recording_stopped", "recording_file": "/r/a.wav",
+                        "caller": "door"}),
+            2,
+        );
+        assert!(b.has_recording("/r/a.wav") && !b.has_recording("/etc/passwd"));
+        assert_eq!(b.snapshot(3)["recordings"][0]["path"], "/r/a.wav");
     }
 }
