@@ -168,6 +168,8 @@ deny_check() {
     echo "build.sh: installing cargo-deny from crates.io"
     cargo install cargo-deny --locked --quiet
   fi
+  # cargo deny reads every package of the lock file, other platforms' too.
+  cargo fetch --locked --quiet
   echo "build.sh: cargo deny check licenses bans sources"
   cargo deny --offline check licenses bans sources
   local dbs=${CARGO_HOME:-$HOME/.cargo}/advisory-dbs

@@ -326,3 +326,116 @@ fn only_the_recordings_of_this_gateway_are_served_to_the_page() {
 fn require_baresip() {
     assert!(have("baresip"), "baresip is needed: run ./build.sh test");
 }
+
+/// Talk (issue 19): the door (baresip) says a 600 Hz tone; the browser's microphone (a
+/// fake device playing a 1 kHz tone) talks in the call over WebRTC. The page hears 600 Hz
+/// (measured in the page with WebAudio); the door's recording holds the 1 kHz tone; hanging
+/// up in the page ends the SIP call.
+#[test]
+fn talk_from_the_browser_the_door_hears_it_and_the_page_hears_the_door() {
+    for p in ["chromium", "node", "npm", "baresip", "sox"] {
+        assert!(have(p), "{p} is needed: run ./build.sh test");
+    }
+    let browser = node::peer(
+        "browser",
+        &["package.json", "package-lock.json", "talk.mjs"],
+        "node_modules/playwright-core/package.json",
+    );
+    let dir = WorkDir::new("dashboard-talk");
+    let door_says = dir.file("door.wav");
+    hasip_tests::audio::tone_wav(&door_says, 600, 30);
+    let mic = dir.file("mic.wav");
+    hasip_tests::audio::sox(&[
+        "-n",
+        "-r",
+        "48000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        mic.to_str().expect("path"),
+        "synth",
+        "30",
+        "sine",
+        "1000",
+        "gain",
+        "-6",
+    ]);
+    let web = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
+    let gw = Gateway::start_env(
+        &dir,
+        Some(&options()),
+        &[],
+        &[("WEB_LISTEN", &web.to_string()), ("WEB_TOKEN", TOKEN)],
+    );
+    let mut o = BaresipOptions::direct("door");
+    o.source = Some(door_says);
+    let door = Baresip::start(&dir, &o);
+    let r = door
+        .command("dial", &format!("sip:hasip@{}", gw.sip))
+        .expect("dial response");
+    assert_eq!(r["ok"], true, "{r}");
+    gw.wait_event("incoming_call", WAIT)
+        .expect("the gateway rings");
+
+    let log = dir.file("browser.log");
+    let mut child = Command::new("node")
+        .arg(browser.join("talk.mjs"))
+        .arg(format!("http://{web}/?token={TOKEN}"))
+        .arg(&mic)
+        .arg("600")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("browser log"))
+        .spawn()
+        .expect("node talk.mjs");
+    dir.attach_log(log);
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut node = Guard::new("node", child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let step = |want: &str| {
+        let got = rx.recv_timeout(WAIT * 2).unwrap_or_default();
+        assert!(
+            got.starts_with(want),
+            "the browser's step: {got:?}, wanted {want}"
+        );
+        got
+    };
+    step("CONNECTED");
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("Talk answered the door's call");
+    let heard = step("HEARD");
+    let freq: f64 = heard
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .expect("a frequency");
+    assert!((freq - 600.0).abs() <= 40.0, "the page heard {freq} Hz");
+    writeln!(stdin, "HANGUP").expect("to the browser");
+    step("DONE");
+    door.wait_event("CALL_CLOSED", WAIT)
+        .expect("the page's Hang up ended the SIP call");
+    let status = node.wait_exit(WAIT).expect("the browser script ended");
+    assert!(status.success(), "the browser script failed");
+    // What the door heard: the browser's 1 kHz, for as long as the talk lasted.
+    let (dec, _) = wait_for(WAIT, Duration::from_millis(50), || door.recordings())
+        .expect("the door recorded the call");
+    let heard = hasip_tests::audio::read_wav(&dec);
+    let samples = heard.channels.into_iter().next().unwrap_or_default();
+    let (from, to) = hasip_tests::audio::active_span(&samples, heard.rate, 0.01)
+        .unwrap_or_else(|| panic!("the door heard nothing from the browser"));
+    let loud = hasip_tests::audio::trim(&samples, heard.rate, 0.01, 0.0);
+    let share = hasip_tests::audio::tone_share(loud, heard.rate, 1000.0);
+    assert!(
+        to - from >= 0.8 && share > 0.5,
+        "the door heard {from:.2}-{to:.2} s with a 1 kHz share of {share:.2}"
+    );
+}

@@ -30,6 +30,11 @@ pub trait MediaIo {
     /// One 20 ms frame of a recorded call: what the remote sent and what we sent, same
     /// length, at `rate`.
     fn record(&mut self, call: CallKey, remote: &[i16], local: &[i16], rate: u32);
+    /// One 20 ms frame of what the remote side of `call` said, at `rate`, for the browser
+    /// that talks in the call (see [`Engine::set_talk`]).
+    fn talk(&mut self, call: CallKey, remote: &[i16], rate: u32) {
+        let _ = (call, remote, rate);
+    }
 }
 
 /// A recording of a call, as the engine tracks it.
@@ -63,6 +68,17 @@ pub(crate) struct CallMedia {
     pub(crate) bridged: Option<CallKey>,
     /// `start_recording`.
     pub(crate) recording: Option<Recording>,
+    /// A browser talks in the call (the dashboard's Talk): the call's received audio goes
+    /// to [`MediaIo::talk`], the browser's comes in with [`Engine::handle_talk_audio`].
+    pub(crate) talk: bool,
+}
+
+impl CallMedia {
+    /// Whether the session must hand out each tick's frames (to a bridge partner, a
+    /// recording or a browser).
+    fn wants_tap(&self) -> bool {
+        self.bridged.is_some() || matches!(self.recording, Some(Recording::Running(_))) || self.talk
+    }
 }
 
 impl Default for CallMedia {
@@ -76,6 +92,7 @@ impl Default for CallMedia {
             tick_phase: 0,
             bridged: None,
             recording: None,
+            talk: false,
         }
     }
 }
@@ -165,9 +182,7 @@ impl Engine {
                 if c.media.session.is_some() {
                     tracing::info!(call = key.0, codec = n.codec.name(), "codec changed");
                 }
-                let tap = c.media.bridged.is_some()
-                    || matches!(c.media.recording, Some(super::Recording::Running(_)));
-                m.set_tap(tap);
+                m.set_tap(c.media.wants_tap());
                 let anchor = *self.tick_anchor.get_or_insert(now);
                 let grid = anchor + sub_tick() * phase;
                 m.set_grid(grid);
@@ -243,9 +258,9 @@ impl Engine {
     fn unbridge_one(&mut self, key: CallKey) {
         if let Some(c) = self.calls.get_mut(&key) {
             c.media.bridged = None;
-            let recording = matches!(c.media.recording, Some(super::Recording::Running(_)));
+            let tap = c.media.wants_tap();
             if let Some(m) = c.media.session.as_mut() {
-                m.set_tap(recording);
+                m.set_tap(tap);
             }
             tracing::info!(call = key.0, "bridge ended");
         }
@@ -411,6 +426,7 @@ impl Engine {
             c.media.dirty = false;
             let recording = matches!(c.media.recording, Some(super::Recording::Running(_)));
             let partner = c.media.bridged;
+            let talk = c.media.talk;
             let Some(m) = c.media.session.as_mut() else {
                 continue;
             };
@@ -437,6 +453,9 @@ impl Engine {
                 if recording {
                     io.record(key, &rx, &tx, rate);
                 }
+                if talk {
+                    io.talk(key, &rx, rate);
+                }
                 if let Some(p) = partner
                     && let Some(pm) = self
                         .calls
@@ -458,6 +477,49 @@ impl Engine {
         self.scratch = (rx, tx);
         if self.media_dirty.is_empty() {
             self.media_dirty = dirty;
+        }
+    }
+
+    /// The call named `id` (any of its ids, as commands name calls).
+    pub fn call_key(&self, id: &str) -> Option<CallKey> {
+        self.find(id).ok()
+    }
+
+    /// A browser starts (`on`) or stops talking in `call` (the dashboard's Talk): while
+    /// on, each tick's received audio goes to [`MediaIo::talk`].
+    ///
+    /// # Errors
+    /// The call does not exist or has no media yet.
+    pub fn set_talk(&mut self, call: CallKey, on: bool) -> Result<(), CommandError> {
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or_else(|| CommandError(format!("call {} is over", call.0)))?;
+        if on && c.media.session.is_none() {
+            return Err(CommandError(format!(
+                "call {} has no audio yet: answer it first",
+                c.info.internal_id
+            )));
+        }
+        c.media.talk = on;
+        let tap = c.media.wants_tap();
+        if let Some(m) = c.media.session.as_mut() {
+            m.set_tap(tap);
+        }
+        tracing::info!(call = call.0, on, "browser talk");
+        Ok(())
+    }
+
+    /// Audio from the browser that talks in `call` (any rate): mixed into what the call
+    /// sends, as a bridged call's audio is.
+    pub fn handle_talk_audio(&mut self, now: Instant, call: CallKey, pcm: &[i16], rate: u32) {
+        if let Some(m) = self
+            .calls
+            .get_mut(&call)
+            .filter(|c| c.media.talk)
+            .and_then(|c| c.media.session.as_mut())
+        {
+            m.handle_bridge_audio(now, pcm, rate);
         }
     }
 
@@ -644,9 +706,9 @@ impl Engine {
         let Some(r) = c.media.recording.take() else {
             return false;
         };
-        let bridged = c.media.bridged.is_some();
+        let tap = c.media.wants_tap();
         if let Some(m) = c.media.session.as_mut() {
-            m.set_tap(bridged);
+            m.set_tap(tap);
         }
         match r {
             super::Recording::Pending(..) => {}

@@ -19,6 +19,7 @@ pub mod shell;
 mod status;
 mod stdin;
 mod stun;
+mod talk;
 mod tcp;
 mod tls;
 mod web;

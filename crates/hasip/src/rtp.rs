@@ -190,6 +190,8 @@ pub(crate) struct Sink<'a> {
     pub recorders: &'a mut HashMap<CallKey, Recorder>,
     /// Datagrams the kernel did not take (socket buffer full).
     pub dropped: &'a mut u64,
+    /// Browsers talking in calls: each gets its call's received audio.
+    pub talks: &'a HashMap<CallKey, (String, crate::talk::Talk)>,
 }
 
 impl MediaIo for Sink<'_> {
@@ -207,6 +209,12 @@ impl MediaIo for Sink<'_> {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => *self.dropped += 1,
             Err(e) => tracing::trace!(call = call.0, %to, error = %e, "RTP send failed"),
+        }
+    }
+
+    fn talk(&mut self, call: CallKey, remote: &[i16], rate: u32) {
+        if let Some((_, t)) = self.talks.get(&call) {
+            t.send(remote, rate);
         }
     }
 
@@ -248,6 +256,7 @@ mod tests {
             sockets: &sockets,
             recorders: &mut recorders,
             dropped: &mut dropped,
+            talks: &HashMap::new(),
         }
         .send(call, to, b"first packet");
         assert_eq!(dropped, 0, "the packet was not even tried");

@@ -32,8 +32,8 @@ mod outputs;
 mod start;
 mod turn;
 use inputs::{
-    begin_shutdown, on_connection, on_mqtt, on_resolved, on_rtp, on_stdin, on_stun_bound, on_web,
-    report_broken_accounts, warn_ignored_flags,
+    begin_shutdown, on_connection, on_mqtt, on_resolved, on_rtp, on_stdin, on_stun_bound, on_talk,
+    on_web, report_broken_accounts, warn_ignored_flags,
 };
 use outputs::{drain, mqtt_message, run_command};
 
@@ -393,6 +393,14 @@ struct Io {
     registration_notices: crate::notify::Registrations,
     /// The dashboard page, when it is served.
     web: Option<crate::web::Web>,
+    /// Behind the Supervisor's ingress the browser cannot reach the address it reached the
+    /// page at: Talk offers `advertised` instead.
+    web_ingress: bool,
+    /// The gateway's advertised address.
+    advertised: IpAddr,
+    /// Browsers talking in calls (the call's internal id, the session).
+    talks: HashMap<CallKey, (String, crate::talk::Talk)>,
+    talk_tx: mpsc::Sender<crate::talk::TalkEvent>,
 }
 
 impl Io {

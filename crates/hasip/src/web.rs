@@ -111,11 +111,22 @@ pub(crate) fn config(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<W
     }))
 }
 
-/// A command from the page, with where to send the engine's verdict.
+/// What the page asks of the loop, with where to send the answer.
 #[derive(Debug)]
-pub(crate) struct WebCommand {
-    pub(crate) text: String,
-    pub(crate) reply: oneshot::Sender<Result<(), String>>,
+pub(crate) enum WebRequest {
+    /// A command (JSON, as on stdin); the answer is the engine's verdict.
+    Command {
+        text: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Talk in a call from the browser: the SDP offer, the local address the browser
+    /// reached the page at; the answer is the SDP answer.
+    Talk {
+        call: String,
+        offer: String,
+        local_ip: IpAddr,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
 }
 
 /// The loop's side: the board and the pages to ping.
@@ -129,7 +140,7 @@ pub(crate) struct Web {
 struct Shared {
     board: Arc<Mutex<Board>>,
     changed: broadcast::Sender<()>,
-    commands: mpsc::Sender<WebCommand>,
+    commands: mpsc::Sender<WebRequest>,
     access: Access,
     menus: Arc<[(u8, String)]>,
 }
@@ -145,7 +156,7 @@ impl Web {
     /// the gateway runs without its page.
     pub(crate) async fn start(
         config: WebConfig,
-        commands: mpsc::Sender<WebCommand>,
+        commands: mpsc::Sender<WebRequest>,
     ) -> Option<Self> {
         let listener = match tokio::net::TcpListener::bind(config.listen).await {
             Ok(l) => l,
@@ -228,6 +239,7 @@ fn router(shared: Shared) -> Router {
         .route("/api/events", get(events))
         .route("/api/command", post(command))
         .route("/api/menu", post(menu))
+        .route("/api/talk", post(talk))
         .route("/api/recording", get(recording))
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)
@@ -255,13 +267,14 @@ impl axum::serve::Listener for Primed {
     }
 }
 
-/// The peer of a request (the guard lets only the ingress proxy through in the add-on).
+/// The two ends of a request's connection: the peer (the guard lets only the ingress
+/// proxy through in the add-on) and our address the peer reached (Talk's host candidate).
 #[derive(Debug, Clone, Copy)]
-struct PeerAddr(SocketAddr);
+struct PeerAddr(SocketAddr, Option<SocketAddr>);
 
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Primed>> for PeerAddr {
     fn connect_info(stream: axum::serve::IncomingStream<'_, Primed>) -> Self {
-        Self(*stream.remote_addr())
+        Self(*stream.remote_addr(), stream.io().local_addr().ok())
     }
 }
 
@@ -309,7 +322,7 @@ fn token_of(req: &Request) -> Option<String> {
 /// Lets through the ingress peer (add-on) or a request with the token (stand-alone).
 async fn guard(
     State(s): State<Shared>,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    ConnectInfo(PeerAddr(peer, _)): ConnectInfo<PeerAddr>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -389,7 +402,7 @@ async fn events(
 async fn command(State(s): State<Shared>, body: String) -> Response {
     let (reply, verdict) = oneshot::channel();
     if s.commands
-        .send(WebCommand { text: body, reply })
+        .send(WebRequest::Command { text: body, reply })
         .await
         .is_err()
     {
@@ -402,6 +415,40 @@ async fn command(State(s): State<Shared>, body: String) -> Response {
             axum::Json(json!({"ok": false, "error": e})),
         )
             .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+/// Talk from the browser (WHEP-style): the body is the browser's SDP offer for call
+/// `?call=ID`; the answer is the gateway's SDP (201, `application/sdp`).
+async fn talk(
+    State(s): State<Shared>,
+    ConnectInfo(PeerAddr(_, local)): ConnectInfo<PeerAddr>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    offer: String,
+) -> Response {
+    let Some(call) = q.get("call").cloned() else {
+        return (StatusCode::BAD_REQUEST, "call: which call to talk in\n").into_response();
+    };
+    let local_ip = local.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip().to_canonical());
+    let (reply, answer) = oneshot::channel();
+    let request = WebRequest::Talk {
+        call,
+        offer,
+        local_ip,
+        reply,
+    };
+    if s.commands.send(request).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match answer.await {
+        Ok(Ok(sdp)) => (
+            StatusCode::CREATED,
+            [(header::CONTENT_TYPE, "application/sdp")],
+            sdp,
+        )
+            .into_response(),
+        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }

@@ -172,23 +172,94 @@ pub(super) fn report_broken_accounts(io: &mut Io, broken: &[(u8, String, String)
     io.web_accounts();
 }
 
-/// A command from the dashboard page: carried out as one from stdin, and the engine's
-/// verdict goes back to the page.
-pub(super) fn on_web(engine: &mut Engine, io: &Io, c: crate::web::WebCommand) {
-    let verdict = match hasip_bus::parse_line(&c.text) {
-        Err(e) => Err(e.0),
-        Ok(hasip_bus::Request::Engine(cmd)) => {
-            tracing::info!(source = "web", ?cmd, "command");
-            engine
-                .handle_command(Instant::now(), cmd)
-                .map_err(|e| e.to_string())
+/// A request from the dashboard page: a command, carried out as one from stdin with the
+/// engine's verdict sent back; or a browser's offer to talk in a call.
+pub(super) fn on_web(engine: &mut Engine, io: &mut Io, r: crate::web::WebRequest) {
+    match r {
+        crate::web::WebRequest::Command { text, reply } => {
+            let verdict = match hasip_bus::parse_line(&text) {
+                Err(e) => Err(e.0),
+                Ok(hasip_bus::Request::Engine(cmd)) => {
+                    tracing::info!(source = "web", ?cmd, "command");
+                    engine
+                        .handle_command(Instant::now(), cmd)
+                        .map_err(|e| e.to_string())
+                }
+            };
+            if let Err(e) = &verdict {
+                web_failed(io, e);
+            }
+            let _ = reply.send(verdict);
         }
-    };
-    if let Err(e) = &verdict {
-        io.command_failed("web", e);
-        if let Some(w) = &io.web {
-            w.command_failed(e);
+        crate::web::WebRequest::Talk {
+            call,
+            offer,
+            local_ip,
+            reply,
+        } => {
+            let Some(key) = engine.call_key(&call) else {
+                let e = format!("call not in progress: {call}");
+                web_failed(io, &e);
+                let _ = reply.send(Err(e));
+                return;
+            };
+            if io.talks.contains_key(&key) {
+                let _ = reply.send(Err(format!("a browser already talks in {call}")));
+                return;
+            }
+            let ip = if io.web_ingress || local_ip.is_unspecified() {
+                io.advertised
+            } else {
+                local_ip
+            };
+            let events = io.talk_tx.clone();
+            tokio::spawn(async move {
+                match crate::talk::start(key, &offer, ip, events.clone()).await {
+                    Ok((answer, talk)) => {
+                        let started = crate::talk::TalkEvent::Started {
+                            call: key,
+                            id: call,
+                            talk,
+                        };
+                        if events.send(started).await.is_ok() {
+                            let _ = reply.send(Ok(answer));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(call = key.0, error = %e, "browser talk refused");
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            });
         }
     }
-    let _ = c.reply.send(verdict);
+}
+
+fn web_failed(io: &Io, e: &str) {
+    io.command_failed("web", e);
+    if let Some(w) = &io.web {
+        w.command_failed(e);
+    }
+}
+
+/// A browser's talk session: started (the call's audio goes to it), audio from its
+/// microphone (into the call), or over.
+pub(super) fn on_talk(engine: &mut Engine, io: &mut Io, t: crate::talk::TalkEvent) {
+    use crate::talk::TalkEvent;
+    match t {
+        TalkEvent::Started { call, id, talk } => match engine.set_talk(call, true) {
+            Ok(()) => {
+                io.talks.insert(call, (id, talk));
+            }
+            // The call ended meanwhile: dropping the session's handle ends it.
+            Err(e) => tracing::info!(call = call.0, error = %e, "browser talk: not started"),
+        },
+        TalkEvent::Audio { call, pcm } => {
+            engine.handle_talk_audio(Instant::now(), call, &pcm, 48_000);
+        }
+        TalkEvent::Ended { call } => {
+            io.talks.remove(&call);
+            let _ = engine.set_talk(call, false);
+        }
+    }
 }

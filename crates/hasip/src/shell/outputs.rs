@@ -65,6 +65,7 @@ pub(super) async fn drain(engine: &mut Engine, io: &mut Io) {
         sockets: &io.rtp,
         recorders: &mut io.recorders,
         dropped: &mut io.rtp_dropped,
+        talks: &io.talks,
     };
     engine.drain_media(Instant::now(), &mut sink);
     // Logged at 1, 2, 4, 8, … in all: visible, never a flood.
@@ -182,6 +183,10 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 }
                 if let Some(w) = &io.web {
                     w.event(&body);
+                }
+                if matches!(ev.kind, hasip_engine::EventKind::CallDisconnected) {
+                    // The browser's session ends with the call.
+                    io.talks.retain(|_, (id, _)| *id != ev.call.internal_id);
                 }
             }
             Output::Registration { account, state } => {

@@ -40,7 +40,9 @@ pub(super) struct Inputs {
     pub(super) mqtt_later: Option<tokio::sync::oneshot::Receiver<hasip_bus::mqtt::MqttHandle>>,
     pub(super) health_rx: mpsc::Receiver<health::Request>,
     /// Commands from the dashboard page.
-    pub(super) web_rx: mpsc::Receiver<crate::web::WebCommand>,
+    pub(super) web_rx: mpsc::Receiver<crate::web::WebRequest>,
+    /// Browsers talking in calls.
+    pub(super) talk_rx: mpsc::Receiver<crate::talk::TalkEvent>,
 }
 
 /// Binds, builds and starts everything; the gateway answers SIP once this returns.
@@ -127,6 +129,7 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
         mqtt::Start::Ready(h) => (Some(h), None),
         mqtt::Start::Pending(rx) => (None, Some(rx)),
     };
+    let (talk_tx, talk_rx) = mpsc::channel::<crate::talk::TalkEvent>(256);
     let (resolve_tx, resolve_rx) = mpsc::channel::<Resolved>(64);
     let (stun_tx, stun_rx) = mpsc::channel::<StunBound>(64);
     let name_servers = crate::dns::parse_servers(&g.name_server).map_err(anyhow::Error::msg)?;
@@ -170,8 +173,12 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
             .then(|| mqtt::discovery(&checked.options)),
         registration_notices: crate::notify::Registrations::default(),
         web: None,
+        web_ingress: false,
+        advertised: adv,
+        talks: HashMap::new(),
+        talk_tx,
     };
-    let (web_tx, web_rx) = mpsc::channel::<crate::web::WebCommand>(16);
+    let (web_tx, web_rx) = mpsc::channel::<crate::web::WebRequest>(16);
     if let Some(mut config) = crate::web::config(config::env_lookup).map_err(anyhow::Error::msg)? {
         config.menus = checked
             .accounts
@@ -179,6 +186,7 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
             .filter(|(_, a, _, _)| !a.incoming_call_file.trim().is_empty())
             .map(|(n, a, _, _)| (*n, a.incoming_call_file.clone()))
             .collect();
+        io.web_ingress = matches!(config.access, crate::web::Access::Ingress(_));
         io.web = crate::web::Web::start(config, web_tx).await;
     }
     io.web_accounts();
@@ -216,6 +224,7 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
             mqtt_later,
             health_rx,
             web_rx,
+            talk_rx,
         },
         sigterm,
         sigint,

@@ -29,6 +29,7 @@ impl Shell {
             }
             Some(m) = inputs.mqtt_rx.recv() => on_mqtt(engine, io, m),
             Some(c) = inputs.web_rx.recv() => on_web(engine, io, c),
+            Some(t) = inputs.talk_rx.recv() => on_talk(engine, io, t),
             r = async {
                 match inputs.mqtt_later.as_mut() {
                     Some(rx) => rx.await,
