@@ -9,7 +9,7 @@ use hasip_tests::gateway::Gateway;
 use hasip_tests::kamailio::{Kamailio, KamailioOptions};
 use hasip_tests::sipp::{self, SippOptions, Transport};
 use hasip_tests::workdir::WorkDir;
-use hasip_tests::{have, raw};
+use hasip_tests::{have, raw, wait_for};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -392,6 +392,52 @@ fn an_srv_set_too_large_for_udp_is_read_again_over_tcp() {
         "{log}"
     );
     assert!(k.log_text().contains("REGISTERED hasip"));
+}
+
+/// Issue 21: IPv6 addresses from the configured name server. An SRV target with only an
+/// AAAA record (dnsmasq puts it in the answer's additional section) is used; a registrar
+/// host without an A record is asked for AAAA next.
+#[test]
+fn aaaa_records_are_used_and_asked_for_when_a_host_has_no_a_record() {
+    require_peers();
+    let dir = WorkDir::new("register-aaaa");
+    let dns = hasip_tests::dnsmasq::Dnsmasq::start(
+        &dir,
+        &["_sip._udp.v6.test,registrar.v6.test,5099,0,10".to_owned()],
+        &[
+            "registrar.v6.test,::1".to_owned(),
+            "only6.test,::1".to_owned(),
+        ],
+    );
+    let account = |registrar: &str| {
+        json!({
+            "enabled": true, "registrar_uri": registrar, "id_uri": "sip:hasip@test.local",
+            "realm": "*", "user_name": "hasip", "password": "secret",
+            "answer_mode": "listen", "settle_time": 0
+        })
+    };
+    let o = json!({
+        "sip_global": {"log_level": 3, "name_server": format!("127.0.0.1:{}", dns.port)},
+        "sip": account("sip:v6.test"),
+        "sip_2": account("sip:only6.test:5099"),
+    });
+    let gw = Gateway::start_with(&dir, Some(&o), &[]);
+    assert!(
+        gw.wait_log("ip=::1", WAIT),
+        "the SRV target's AAAA record was not used:\n{}\n{}",
+        gw.log_text(),
+        dns.log_text()
+    );
+    let asked = wait_for(WAIT, Duration::from_millis(20), || {
+        let log = dns.log_text();
+        (log.contains("query[A] only6.test") && log.contains("query[AAAA] only6.test"))
+            .then_some(())
+    });
+    assert!(
+        asked.is_some(),
+        "A, then AAAA for a host without an A record:\n{}",
+        dns.log_text()
+    );
 }
 
 /// Issue 22: the registration lifetime per account (`--register-expires`, 300 s as in
