@@ -76,8 +76,14 @@ impl Nat {
     }
 
     fn build(gateway_inside: bool) -> Result<Self, String> {
-        // Distinct per process and per set-up, so tests run side by side.
-        let n = (std::process::id() * 7 + NEXT.fetch_add(1, Ordering::Relaxed)) % 250 + 1;
+        // Distinct per set-up, so tests run side by side: the first number whose router
+        // namespace can be made is this set-up's (one left by a killed run is skipped, never
+        // taken over).
+        let start = std::process::id() * 7 + NEXT.fetch_add(1, Ordering::Relaxed);
+        let n = (0..250)
+            .map(|i| (start + i) % 250 + 1)
+            .find(|n| ip(&["netns", "add", &format!("hasip-rtr-{n}")]).is_ok())
+            .ok_or("no free network namespace name (ip netns add failed 250 times)")?;
         let octet = u8::try_from(n).map_err(|e| e.to_string())?;
         let lan_net = format!("10.199.{n}.0/24");
         let wan_net = format!("100.64.{n}.0/24");
@@ -97,14 +103,13 @@ impl Nat {
                 vec![wan_net, "via".into(), format!("10.199.{n}.1")]
             },
         };
-        nat.remove();
+        // From here on, Drop removes whatever was made.
         let (rtr, other, link) = (&nat.router_ns, &nat.other_ns, &nat.link);
         let peer = format!("{link}r");
         let lan_router = format!("10.199.{n}.1/24");
         let lan_host = format!("{}/24", nat.lan_ip);
         let public = format!("{}/24", nat.public_ip);
         let wan = format!("{}/24", nat.wan_ip);
-        ip(&["netns", "add", rtr])?;
         ip(&["netns", "add", other])?;
         ip(&["-n", rtr, "link", "set", "lo", "up"])?;
         ip(&["-n", other, "link", "set", "lo", "up"])?;
