@@ -9,7 +9,8 @@
 //!   [`HaClient::render_template`], [`HaClient::post_webhook`] (to Core directly in add-on
 //!   mode when [`HaClient::set_direct_webhooks`] says where), [`HaClient::post_event`],
 //!   [`HaClient::core_state`], and over the websocket [`HaClient::tts_report`] (ha-sip's
-//!   `debug_print`).
+//!   `debug_print`) and [`HaClient::assist_turn`] (one turn of the Assist pipeline: the
+//!   caller's audio in, the recognised text, the answer and its speech's URL out).
 //! - [`Webhooks`]: the delivery queue to webhooks and the event bus ([`Webhooks::try_send`]
 //!   and [`Webhooks::try_send_to`] never wait).
 //! - [`AudioCache`] and [`CacheKey`]: the checked, atomically written disk cache.
@@ -21,6 +22,7 @@
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod assist;
 mod cache;
 mod client;
 mod config;
@@ -31,6 +33,7 @@ mod tts;
 mod webhook;
 mod websocket;
 
+pub use assist::{ASSIST_RATE, AssistRequest, AssistTurn};
 pub use cache::{AudioCache, CacheError, CacheKey};
 pub use client::{HaClient, MAX_BODY};
 pub use config::{

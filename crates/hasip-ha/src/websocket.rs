@@ -11,7 +11,7 @@ use crate::client::HaClient;
 use crate::error::{ErrorKind, HaError, error_chain, shorten};
 use crate::tts::TtsEngine;
 
-type Stream =
+pub(crate) type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// An authenticated websocket connection.
@@ -209,6 +209,11 @@ impl WsSession {
                 })
                 .collect()
         }))
+    }
+
+    /// The connection itself, for a conversation of its own (Assist's binary audio).
+    pub(crate) fn into_stream(self) -> Stream {
+        self.stream
     }
 
     /// Closes the connection politely.

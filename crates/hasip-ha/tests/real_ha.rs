@@ -501,3 +501,71 @@ fn services_templates_and_an_unreachable_public_url() {
         assert!(!e.to_string().contains("not-a-token"), "{e}");
     });
 }
+
+/// Issue 20, its first part: one turn of Home Assistant's Assist pipeline over the
+/// websocket API, twice in one conversation. The test speech-to-text keeps the audio it
+/// was sent and answers "turn on SIP test switch"; the default conversation agent switches
+/// the test entity on and says so; the answer's speech has a URL.
+#[test]
+fn an_assist_turn_streams_the_audio_and_brings_back_the_answer_twice() {
+    assert!(have("python3"), "python3 is needed: run ./build.sh test");
+    let dir = WorkDir::new("ha-assist-turn");
+    let ha = HomeAssistant::start_with(
+        &dir,
+        &HaOptions {
+            voip_port: Some(hasip_tests::ports::free_port()),
+            ..HaOptions::default()
+        },
+    );
+    let rt = runtime();
+    let client = client_for(&ha);
+    // One second of a 440 Hz tone at 16 kHz, in 20 ms chunks: the caller's "words".
+    let speak = || {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<i16>>(64);
+        (0..50u32).for_each(|k| {
+            let chunk: Vec<i16> = (0..320u32)
+                .map(|i| {
+                    let t = f64::from(k * 320 + i) / 16_000.0;
+                    (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+                })
+                .collect();
+            let _ = tx.try_send(chunk);
+        });
+        // Dropping the sender ends the speech.
+        rx
+    };
+    let first = rt
+        .block_on(client.assist_turn(&hasip_ha::AssistRequest::default(), speak()))
+        .unwrap_or_else(|e| panic!("the first turn: {e}\n{}", ha.log_text()));
+    assert_eq!(first.heard, "turn on SIP test switch", "{first:?}");
+    assert!(!first.answer.is_empty(), "{first:?}");
+    let on = wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+        (ha.state("switch.sip_test_switch").as_deref() == Some("on")).then_some(())
+    });
+    assert!(on.is_some(), "the agent did not switch the entity on");
+    // Home Assistant's speech-to-text got the whole second of audio.
+    let heard = std::fs::read(ha.config_dir().join("stt_received.wav")).expect("stt_received.wav");
+    assert_eq!(heard.len(), 44 + 2 * 16_000, "bytes the STT engine kept");
+    let url = first.tts_url.clone().expect("the answer's speech");
+    let path = url
+        .split_once("/api/")
+        .map(|(_, p)| p.to_owned())
+        .expect("an /api/ URL");
+    let (status, _) = ha.get(&path).expect("the spoken answer");
+    assert_eq!(status, 200, "{url}");
+
+    let second = rt
+        .block_on(client.assist_turn(
+            &hasip_ha::AssistRequest {
+                conversation_id: first.conversation_id.clone(),
+                ..hasip_ha::AssistRequest::default()
+            },
+            speak(),
+        ))
+        .unwrap_or_else(|e| panic!("the second turn: {e}"));
+    assert_eq!(second.heard, "turn on SIP test switch");
+    assert!(!second.answer.is_empty(), "{second:?}");
+    // Home Assistant 2024.3's default agent gives no conversation id back; a later one, or
+    // another agent, does, and the next turn passes it on.
+    assert_eq!(second.conversation_id, first.conversation_id);
+}
