@@ -178,13 +178,21 @@ async fn ask(servers: &[SocketAddr], name: &str, qtype: u16, id: u16) -> Option<
     for server in servers {
         let got = match tokio::time::timeout(QUERY_TIMEOUT, ask_udp(*server, &q, id)).await {
             Ok(Some(a)) if a.truncated => {
-                tracing::info!(%server, name, "DNS answer too large for UDP (truncated); asking again over TCP");
-                tokio::time::timeout(QUERY_TIMEOUT, ask_tcp(*server, &q, id))
+                match tokio::time::timeout(QUERY_TIMEOUT, ask_tcp(*server, &q, id))
                     .await
                     .ok()
                     .flatten()
+                {
+                    Some(full) => {
+                        tracing::info!(%server, name, srv_records = full.srv.len(), "DNS answer too large for UDP: read again over TCP");
+                        Some(full)
+                    }
                     // A server without TCP: what fitted is still an answer.
-                    .or(Some(a))
+                    None => {
+                        tracing::warn!(%server, name, "DNS answer too large for UDP and not to be had over TCP: using what fitted");
+                        Some(a)
+                    }
+                }
             }
             Ok(a) => a,
             Err(_) => None,
