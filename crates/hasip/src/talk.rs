@@ -26,6 +26,8 @@ use tokio::sync::mpsc;
 /// Opus at 48 kHz, 20 ms frames.
 const RATE: u32 = 48_000;
 const FRAME: usize = 960;
+/// The longest Opus frame: 120 ms at 48 kHz.
+const MAX_DECODED: usize = 5760;
 /// A browser that sends nothing for this long is gone.
 const SILENT_FOR: Duration = Duration::from_secs(15);
 
@@ -99,7 +101,8 @@ pub(crate) async fn start(
         codec,
         mid: None,
         pt: None,
-        pending: Vec::with_capacity(FRAME * 2),
+        pending: Vec::with_capacity(FRAME * 4),
+        decoded: vec![0; MAX_DECODED],
         media_time: 0,
         last_heard: Instant::now(),
         events,
@@ -117,8 +120,10 @@ struct Session {
     /// The audio m-line and the Opus payload type, once the session has them.
     mid: Option<Mid>,
     pt: Option<Pt>,
-    /// The call's audio at 48 kHz not yet sent (less than a frame).
+    /// The call's audio at 48 kHz not yet sent (at most three frames).
     pending: Vec<i16>,
+    /// Where the browser's Opus is decoded, reused for every packet.
+    decoded: Vec<i16>,
     /// RTP time of the next frame we send, at 48 kHz.
     media_time: u64,
     last_heard: Instant,
@@ -207,10 +212,10 @@ impl Session {
                 });
             }
             Event::MediaData(d) => {
-                let mut pcm = vec![0i16; 5760];
-                match self.codec.decode(&d.data, &mut pcm) {
+                match self.codec.decode(&d.data, &mut self.decoded) {
                     Ok(n) => {
-                        pcm.truncate(n);
+                        // The one allocation per packet: what crosses to the loop.
+                        let pcm = self.decoded[..n].to_vec();
                         let _ = self
                             .events
                             .send(TalkEvent::Audio {

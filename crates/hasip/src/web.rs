@@ -145,7 +145,7 @@ struct Shared {
     menus: Arc<[(u8, String)]>,
 }
 
-pub(crate) fn now_ms() -> u64 {
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -496,7 +496,8 @@ async fn menu(State(s): State<Shared>, body: String) -> Response {
         (None, Some(y)) => (y, "the page's YAML".to_owned()),
         (None, None) => return fail("account or yaml: say which menu".to_owned()),
     };
-    let result = match req.action.as_str() {
+    // Off the loop's thread: a long menu and a long script take their time.
+    let result = tokio::task::spawn_blocking(move || match req.action.as_str() {
         "check" => crate::menu_tool::check(&text, &name),
         "simulate" => crate::menu_tool::simulate(
             &text,
@@ -510,7 +511,9 @@ async fn menu(State(s): State<Shared>, body: String) -> Response {
             std::time::Instant::now(),
         ),
         other => Err(format!("action: {other:?} is neither check nor simulate")),
-    };
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the menu tool failed: {e}")));
     match result {
         Ok(out) => axum::Json(json!({"ok": true, "output": out})).into_response(),
         Err(e) => fail(e),

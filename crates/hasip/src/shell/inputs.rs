@@ -93,7 +93,9 @@ pub(super) fn on_resolved(
 /// gateway keeps running).
 pub(super) fn on_stdin(engine: &mut Engine, io: &Io, ev: Option<StdinEvent>) -> bool {
     match ev {
-        Some(StdinEvent::Line(line)) => run_command(engine, io, "stdin", &line),
+        Some(StdinEvent::Line(line)) => {
+            let _ = run_command(engine, io, "stdin", &line);
+        }
         Some(StdinEvent::TooLong) => {
             tracing::error!(
                 limit = stdin::MAX_LINE,
@@ -112,7 +114,9 @@ pub(super) fn on_stdin(engine: &mut Engine, io: &Io, ev: Option<StdinEvent>) -> 
 pub(super) fn on_mqtt(engine: &mut Engine, io: &Io, m: hasip_bus::mqtt::MqttIn) {
     match m {
         hasip_bus::mqtt::MqttIn::Command(payload) => match std::str::from_utf8(&payload) {
-            Ok(text) => run_command(engine, io, "mqtt", text),
+            Ok(text) => {
+                let _ = run_command(engine, io, "mqtt", text);
+            }
             Err(e) => io.command_failed("mqtt", &format!("the payload is not UTF-8 ({e})")),
         },
         hasip_bus::mqtt::MqttIn::Connected => {
@@ -177,17 +181,9 @@ pub(super) fn report_broken_accounts(io: &mut Io, broken: &[(u8, String, String)
 pub(super) fn on_web(engine: &mut Engine, io: &mut Io, r: crate::web::WebRequest) {
     match r {
         crate::web::WebRequest::Command { text, reply } => {
-            let verdict = match hasip_bus::parse_line(&text) {
-                Err(e) => Err(e.0),
-                Ok(hasip_bus::Request::Engine(cmd)) => {
-                    tracing::info!(source = "web", ?cmd, "command");
-                    engine
-                        .handle_command(Instant::now(), cmd)
-                        .map_err(|e| e.to_string())
-                }
-            };
-            if let Err(e) = &verdict {
-                web_failed(io, e);
+            let verdict = run_command(engine, io, "web", &text);
+            if let (Err(e), Some(w)) = (&verdict, &io.web) {
+                w.command_failed(e);
             }
             let _ = reply.send(verdict);
         }
@@ -235,6 +231,8 @@ pub(super) fn on_web(engine: &mut Engine, io: &mut Io, r: crate::web::WebRequest
     }
 }
 
+/// A request of the page that failed: logged and published as a command's, and on the
+/// page's log.
 fn web_failed(io: &Io, e: &str) {
     io.command_failed("web", e);
     if let Some(w) = &io.web {

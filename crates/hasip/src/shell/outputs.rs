@@ -5,19 +5,28 @@
 
 use super::*;
 
-/// Handles one command (a stdin line or an MQTT payload): parse it (hasip-bus) and hand it
-/// to the engine. A failure is logged and published with the field or call it concerns;
-/// nothing else changes.
-pub(super) fn run_command(engine: &mut Engine, io: &Io, source: &str, text: &str) {
-    match hasip_bus::parse_line(text) {
-        Err(e) => io.command_failed(source, &e.0),
+/// Handles one command (a stdin line, an MQTT payload, the page's): parse it (hasip-bus)
+/// and hand it to the engine. A failure is logged and published with the field or call it
+/// concerns, and returned; nothing else changes.
+pub(super) fn run_command(
+    engine: &mut Engine,
+    io: &Io,
+    source: &str,
+    text: &str,
+) -> Result<(), String> {
+    let verdict = match hasip_bus::parse_line(text) {
+        Err(e) => Err(e.0),
         Ok(hasip_bus::Request::Engine(cmd)) => {
             tracing::info!(source, ?cmd, "command");
-            if let Err(e) = engine.handle_command(Instant::now(), cmd) {
-                io.command_failed(source, &e.to_string());
-            }
+            engine
+                .handle_command(Instant::now(), cmd)
+                .map_err(|e| e.to_string())
         }
+    };
+    if let Err(e) = &verdict {
+        io.command_failed(source, e);
     }
+    verdict
 }
 
 /// A message on a subscribed topic other than the command topic: Home Assistant's birth

@@ -92,19 +92,19 @@ impl Board {
             }
             _ => {}
         }
-        if self.log.len() == LOG {
-            self.log.pop_front();
-        }
-        self.log.push_back((now_ms, body.clone()));
+        self.log_entry(now_ms, body.clone());
     }
 
     /// A command from the page that failed, for its log.
     pub(crate) fn command_failed(&mut self, error: &str, now_ms: u64) {
+        self.log_entry(now_ms, json!({"event": "command_failed", "error": error}));
+    }
+
+    fn log_entry(&mut self, now_ms: u64, entry: Value) {
         if self.log.len() == LOG {
             self.log.pop_front();
         }
-        self.log
-            .push_back((now_ms, json!({"event": "command_failed", "error": error})));
+        self.log.push_back((now_ms, entry));
     }
 
     /// The accounts' menu files.
