@@ -9,6 +9,6 @@ rounds=${1:-20}
 cargo build --release --locked -p hasip -q
 work=$(mktemp -d /tmp/hasip-talk-latency.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cp tests/peers/browser/package.json tests/peers/browser/package-lock.json bench/talk_latency.mjs "$work"/
+cp tests/peers/browser/package.json tests/peers/browser/package-lock.json tests/peers/browser/browser.mjs bench/talk_latency.mjs "$work"/
 (cd "$work" && npm ci --silent --no-audit --no-fund)
 python3 bench/talk_latency.py target/release/hasip "${PORT:-25070}" "$rounds" "$work"

@@ -61,21 +61,18 @@ fn http(from: &str, to: SocketAddr, path: &str, headers: &str) -> (u16, String) 
     (code, body)
 }
 
-#[test]
-fn answer_send_a_digit_and_hang_up_from_the_page_in_chromium() {
-    for p in ["chromium", "node", "npm", "baresip"] {
+fn require(programs: &[&str]) {
+    for p in programs {
         assert!(have(p), "{p} is needed: run ./build.sh test");
     }
-    let browser = node::peer(
-        "browser",
-        &["package.json", "package-lock.json", "answer.mjs"],
-        "node_modules/playwright-core/package.json",
-    );
-    let dir = WorkDir::new("dashboard-answer");
+}
+
+/// A gateway serving the page stand-alone (on a free port, with [`TOKEN`]), and where.
+fn gateway_with_page(dir: &WorkDir, options: &serde_json::Value) -> (Gateway, SocketAddr) {
     let web = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
     let gw = Gateway::start_env(
-        &dir,
-        Some(&options()),
+        dir,
+        Some(options),
         &[],
         &[("WEB_LISTEN", &web.to_string()), ("WEB_TOKEN", TOKEN)],
     );
@@ -84,63 +81,118 @@ fn answer_send_a_digit_and_hang_up_from_the_page_in_chromium() {
         "{}",
         gw.log_text()
     );
-    // Without the token: nothing.
-    assert_eq!(http("127.0.0.1", web, "/", "").0, 401);
-    assert_eq!(http("127.0.0.1", web, "/api/state", "").0, 401);
+    (gw, web)
+}
 
-    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+/// baresip as the door (`options`), calling the gateway until it rings.
+fn door_calls(dir: &WorkDir, gw: &Gateway, options: &BaresipOptions) -> Baresip {
+    let door = Baresip::start(dir, options);
     let r = door
         .command("dial", &format!("sip:hasip@{}", gw.sip))
         .expect("dial response");
     assert_eq!(r["ok"], true, "{r}");
     gw.wait_event("incoming_call", WAIT)
         .expect("the gateway rings");
+    door
+}
 
-    let log = dir.file("browser.log");
-    let mut child = Command::new("node")
-        .arg(browser.join("answer.mjs"))
-        .arg(format!("http://{web}/?token={TOKEN}"))
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("browser log"))
-        .spawn()
-        .expect("node answer.mjs");
-    dir.attach_log(log);
-    let mut stdin = child.stdin.take().expect("stdin");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut node = Guard::new("node", child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+/// A script of `tests/peers/browser` driving chromium: its output lines are its steps,
+/// its input lines what the test tells it.
+struct Script {
+    process: Guard,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Script {
+    fn start(dir: &WorkDir, script: &str, args: &[&std::ffi::OsStr]) -> Self {
+        let browser = node::peer(
+            "browser",
+            &["package.json", "package-lock.json", "browser.mjs", script],
+            "node_modules/playwright-core/package.json",
+        );
+        let log = dir.file(&format!("{script}.log"));
+        let mut child = Command::new("node")
+            .arg(browser.join(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("browser log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("node {script}: {e}"));
+        dir.attach_log(log);
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
+        });
+        Self {
+            process: Guard::new("node", child),
+            stdin,
+            lines,
         }
-    });
-    let step = |want: &str| {
-        let got = rx.recv_timeout(WAIT).unwrap_or_default();
-        assert_eq!(got, want, "the browser's step");
-    };
-    step("RINGING");
-    step("ANSWERED");
+    }
+
+    /// The script's next line, which must start with `want`.
+    fn step(&self, want: &str) -> String {
+        let got = self.lines.recv_timeout(WAIT * 2).unwrap_or_default();
+        assert!(
+            got.starts_with(want),
+            "the browser's step: {got:?}, wanted {want}"
+        );
+        got
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("to the browser");
+    }
+
+    /// Waits for the script to end and requires that it succeeded.
+    fn succeeded(mut self) {
+        let status = self
+            .process
+            .wait_exit(WAIT)
+            .expect("the browser script ended");
+        assert!(status.success(), "the browser script failed");
+    }
+}
+
+#[test]
+fn answer_send_a_digit_and_hang_up_from_the_page_in_chromium() {
+    require(&["chromium", "node", "npm", "baresip"]);
+    let dir = WorkDir::new("dashboard-answer");
+    let (gw, web) = gateway_with_page(&dir, &options());
+    // Without the token: nothing.
+    assert_eq!(http("127.0.0.1", web, "/", "").0, 401);
+    assert_eq!(http("127.0.0.1", web, "/api/state", "").0, 401);
+
+    let door = door_calls(&dir, &gw, &BaresipOptions::direct("door"));
+
+    let url = format!("http://{web}/?token={TOKEN}");
+    let mut page = Script::start(&dir, "answer.mjs", &[url.as_ref(), dir.path().as_os_str()]);
+    page.step("RINGING");
+    page.step("ANSWERED");
     door.wait_event("CALL_ESTABLISHED", WAIT)
         .expect("the page's Answer picked up the door's call");
     gw.wait_event("call_established", WAIT)
         .expect("gateway: established");
-    step("DIGIT");
+    page.step("DIGIT");
     let digit = door
         .wait_event("CALL_DTMF_START", WAIT)
         .expect("the door received the page's digit");
     assert_eq!(digit["param"], "5", "{digit}");
-    writeln!(stdin, "HANGUP").expect("to the browser");
-    step("DONE");
+    page.say("HANGUP");
+    page.step("DONE");
     door.wait_event("CALL_CLOSED", WAIT)
         .expect("the page's Hang up ended the SIP call");
     gw.wait_event("call_disconnected", WAIT)
         .expect("gateway: disconnected");
-    let status = node.wait_exit(WAIT).expect("the browser script ended");
-    assert!(status.success(), "the browser script failed");
+    page.succeeded();
     for shot in [
         "ringing-desktop",
         "ringing-phone",
@@ -193,23 +245,11 @@ fn in_the_add_on_only_the_ingress_peer_is_served_under_its_path() {
     assert_eq!(code, 200);
     let state: serde_json::Value = serde_json::from_str(&state).expect("JSON");
     assert_eq!(state["accounts"][0]["registration"], "direct", "{state}");
-    // Nothing else of the gateway waited for the page.
-    let up = wait_for(WAIT, Duration::from_millis(20), || {
-        gw.log_text().contains("SIP ready").then_some(())
-    });
-    assert!(up.is_some());
 }
 
 #[test]
 fn the_menu_checker_and_simulator_on_the_page_say_what_the_command_line_says() {
-    for p in ["chromium", "node", "npm"] {
-        assert!(have(p), "{p} is needed: run ./build.sh test");
-    }
-    let browser = node::peer(
-        "browser",
-        &["package.json", "package-lock.json", "menu.mjs"],
-        "node_modules/playwright-core/package.json",
-    );
+    require(&["chromium", "node", "npm"]);
     let dir = WorkDir::new("dashboard-menu");
     let menu = dir.file("door.yaml");
     std::fs::write(
@@ -220,35 +260,25 @@ fn the_menu_checker_and_simulator_on_the_page_say_what_the_command_line_says() {
     let mut o = options();
     o["sip"]["incoming_call_file"] = json!(menu.to_string_lossy());
     o["sip"]["answer_mode"] = json!("accept");
-    let web = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
-    let gw = Gateway::start_env(
-        &dir,
-        Some(&o),
-        &[],
-        &[("WEB_LISTEN", &web.to_string()), ("WEB_TOKEN", TOKEN)],
-    );
-    assert!(
-        gw.wait_log("dashboard page served", WAIT),
-        "{}",
-        gw.log_text()
-    );
-    let out = Command::new("node")
-        .arg(browser.join("menu.mjs"))
-        .arg(format!("http://{web}/?token={TOKEN}"))
-        .arg(dir.path())
-        .output()
-        .expect("node menu.mjs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_gw, web) = gateway_with_page(&dir, &o);
+    let url = format!("http://{web}/?token={TOKEN}");
+    let page = Script::start(&dir, "menu.mjs", &[url.as_ref(), dir.path().as_os_str()]);
+    // Everything it prints up to DONE (it exits then; a script that fails or hangs does
+    // not succeed below).
+    let mut text = String::new();
+    while let Ok(line) = page.lines.recv_timeout(WAIT * 2) {
+        if line == "DONE" {
+            break;
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    page.succeeded();
     let section = |name: &str| {
         text.split(&format!("--- {name}\n"))
             .nth(1)
             .and_then(|s| s.split("\n--- ").next())
-            .map(|s| s.trim_end_matches("DONE\n").trim().to_owned())
+            .map(|s| s.trim().to_owned())
             .unwrap_or_default()
     };
     // The same as `hasip menu check` and `hasip menu simulate --digits 1` on the file.
@@ -274,20 +304,12 @@ fn the_menu_checker_and_simulator_on_the_page_say_what_the_command_line_says() {
 
 #[test]
 fn only_the_recordings_of_this_gateway_are_served_to_the_page() {
-    require_baresip();
+    require(&["baresip"]);
     let dir = WorkDir::new("dashboard-recordings");
-    let web = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
     let mut o = options();
     o["sip"]["answer_mode"] = json!("accept");
-    let mut gw = Gateway::start_env(
-        &dir,
-        Some(&o),
-        &[],
-        &[("WEB_LISTEN", &web.to_string()), ("WEB_TOKEN", TOKEN)],
-    );
-    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
-    door.command("dial", &format!("sip:hasip@{}", gw.sip))
-        .expect("dial");
+    let (mut gw, web) = gateway_with_page(&dir, &o);
+    let _door = door_calls(&dir, &gw, &BaresipOptions::direct("door"));
     let call = gw
         .wait_event("call_established", WAIT)
         .expect("established");
@@ -323,24 +345,13 @@ fn only_the_recordings_of_this_gateway_are_served_to_the_page() {
     assert_eq!(code, 404);
 }
 
-fn require_baresip() {
-    assert!(have("baresip"), "baresip is needed: run ./build.sh test");
-}
-
 /// Talk (issue 19): the door (baresip) says a 600 Hz tone; the browser's microphone (a
 /// fake device playing a 1 kHz tone) talks in the call over WebRTC. The page hears 600 Hz
 /// (measured in the page with WebAudio); the door's recording holds the 1 kHz tone; hanging
 /// up in the page ends the SIP call.
 #[test]
 fn talk_from_the_browser_the_door_hears_it_and_the_page_hears_the_door() {
-    for p in ["chromium", "node", "npm", "baresip", "sox"] {
-        assert!(have(p), "{p} is needed: run ./build.sh test");
-    }
-    let browser = node::peer(
-        "browser",
-        &["package.json", "package-lock.json", "talk.mjs"],
-        "node_modules/playwright-core/package.json",
-    );
+    require(&["chromium", "node", "npm", "baresip", "sox"]);
     let dir = WorkDir::new("dashboard-talk");
     let door_says = dir.file("door.wav");
     hasip_tests::audio::tone_wav(&door_says, 600, 30);
@@ -361,70 +372,32 @@ fn talk_from_the_browser_the_door_hears_it_and_the_page_hears_the_door() {
         "gain",
         "-6",
     ]);
-    let web = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
-    let gw = Gateway::start_env(
-        &dir,
-        Some(&options()),
-        &[],
-        &[("WEB_LISTEN", &web.to_string()), ("WEB_TOKEN", TOKEN)],
-    );
+    let (gw, web) = gateway_with_page(&dir, &options());
     let mut o = BaresipOptions::direct("door");
     o.source = Some(door_says);
-    let door = Baresip::start(&dir, &o);
-    let r = door
-        .command("dial", &format!("sip:hasip@{}", gw.sip))
-        .expect("dial response");
-    assert_eq!(r["ok"], true, "{r}");
-    gw.wait_event("incoming_call", WAIT)
-        .expect("the gateway rings");
+    let door = door_calls(&dir, &gw, &o);
 
-    let log = dir.file("browser.log");
-    let mut child = Command::new("node")
-        .arg(browser.join("talk.mjs"))
-        .arg(format!("http://{web}/?token={TOKEN}"))
-        .arg(&mic)
-        .arg("600")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("browser log"))
-        .spawn()
-        .expect("node talk.mjs");
-    dir.attach_log(log);
-    let mut stdin = child.stdin.take().expect("stdin");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut node = Guard::new("node", child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let step = |want: &str| {
-        let got = rx.recv_timeout(WAIT * 2).unwrap_or_default();
-        assert!(
-            got.starts_with(want),
-            "the browser's step: {got:?}, wanted {want}"
-        );
-        got
-    };
-    step("CONNECTED");
+    let url = format!("http://{web}/?token={TOKEN}");
+    let mut page = Script::start(
+        &dir,
+        "talk.mjs",
+        &[url.as_ref(), mic.as_os_str(), "600".as_ref()],
+    );
+    page.step("CONNECTED");
     door.wait_event("CALL_ESTABLISHED", WAIT)
         .expect("Talk answered the door's call");
-    let heard = step("HEARD");
+    let heard = page.step("HEARD");
     let freq: f64 = heard
         .split_whitespace()
         .nth(1)
         .and_then(|f| f.parse().ok())
         .expect("a frequency");
     assert!((freq - 600.0).abs() <= 40.0, "the page heard {freq} Hz");
-    writeln!(stdin, "HANGUP").expect("to the browser");
-    step("DONE");
+    page.say("HANGUP");
+    page.step("DONE");
     door.wait_event("CALL_CLOSED", WAIT)
         .expect("the page's Hang up ended the SIP call");
-    let status = node.wait_exit(WAIT).expect("the browser script ended");
-    assert!(status.success(), "the browser script failed");
+    page.succeeded();
     // What the door heard: the browser's 1 kHz, for as long as the talk lasted.
     let (dec, _) = wait_for(WAIT, Duration::from_millis(50), || door.recordings())
         .expect("the door recorded the call");

@@ -473,41 +473,56 @@ fn transfer_moves_the_call_to_another_phone() {
     );
 }
 
-#[test]
-fn the_first_prompt_is_fetched_while_the_phone_rings_so_it_starts_at_pick_up() {
-    require(&["baresip"]);
-    let dir = WorkDir::new("e2e-prefetch");
-    let ha = HomeAssistant::start(&dir);
-    // An incoming-call file that lets the phone ring 3 s, then greets the caller; the TTS
-    // engine takes 1.5 s to answer (the test engine's "slow" voice).
+/// A gateway whose account (`mode`) greets from an incoming-call file of `yaml`, with the
+/// test TTS engine's slow voice (1.5 s per answer).
+fn gateway_with_slow_greeting(
+    dir: &WorkDir,
+    ha: &HomeAssistant,
+    mode: &str,
+    yaml: &str,
+) -> Gateway {
     let file = dir.file("incoming.yaml");
-    std::fs::write(
-        &file,
-        "answer_after: 3\nmenu:\n  message: Welcome home\n  post_action: hangup\n",
-    )
-    .unwrap();
-    let mut sip = direct("accept");
+    std::fs::write(&file, yaml).unwrap();
+    let mut sip = direct(mode);
     sip["incoming_call_file"] = json!(file.to_string_lossy());
-    let gw = gateway(
-        &dir,
-        &ha,
+    gateway(
+        dir,
+        ha,
         sip,
         json!({"tts": {"engine_id": ENGINE, "language": "en", "voice": "slow"}}),
-    );
-    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
-    ring_gateway(&door, &gw);
-    door.wait_event("CALL_ESTABLISHED", WAIT)
-        .expect("answered after answer_after");
+    )
+}
+
+/// The door heard the greeting from the moment the call was up (baresip records from
+/// then): at once, not after the TTS engine's 1.5 s.
+fn assert_greeting_at_pick_up(door: &Baresip) {
     door.wait_event("CALL_CLOSED", WAIT)
         .expect("hung up after the greeting");
-    // baresip records from the moment the call is up: the greeting starts at once, not
-    // 1.5 s later.
-    let got = heard(&door);
+    let got = heard(door);
     let (onset, _) = audio::active_span(&got, 8000, 0.01).expect("the greeting was heard");
     assert!(
         onset < 0.3,
         "the greeting started {onset:.3} s after pick-up"
     );
+}
+
+#[test]
+fn the_first_prompt_is_fetched_while_the_phone_rings_so_it_starts_at_pick_up() {
+    require(&["baresip"]);
+    let dir = WorkDir::new("e2e-prefetch");
+    let ha = HomeAssistant::start(&dir);
+    // The phone rings 3 s, then the file greets the caller.
+    let gw = gateway_with_slow_greeting(
+        &dir,
+        &ha,
+        "accept",
+        "answer_after: 3\nmenu:\n  message: Welcome home\n  post_action: hangup\n",
+    );
+    let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
+    ring_gateway(&door, &gw);
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("answered after answer_after");
+    assert_greeting_at_pick_up(&door);
     assert!(
         gw.log_text().contains("TTS fetched ahead"),
         "{}",
@@ -523,19 +538,11 @@ fn in_listen_mode_the_files_first_prompt_is_fetched_while_it_rings() {
     require(&["baresip"]);
     let dir = WorkDir::new("e2e-prefetch-listen");
     let ha = HomeAssistant::start(&dir);
-    let file = dir.file("incoming.yaml");
-    std::fs::write(
-        &file,
-        "menu:\n  message: Welcome home\n  post_action: hangup\n",
-    )
-    .unwrap();
-    let mut sip = direct("listen");
-    sip["incoming_call_file"] = json!(file.to_string_lossy());
-    let mut gw = gateway(
+    let mut gw = gateway_with_slow_greeting(
         &dir,
         &ha,
-        sip,
-        json!({"tts": {"engine_id": ENGINE, "language": "en", "voice": "slow"}}),
+        "listen",
+        "menu:\n  message: Welcome home\n  post_action: hangup\n",
     );
     let door = Baresip::start(&dir, &BaresipOptions::direct("door"));
     ring_gateway(&door, &gw);
@@ -547,14 +554,7 @@ fn in_listen_mode_the_files_first_prompt_is_fetched_while_it_rings() {
     std::thread::sleep(Duration::from_secs(2));
     gw.command(&json!({"command": "answer", "number": ring["internal_id"]}).to_string());
     door.wait_event("CALL_ESTABLISHED", WAIT).expect("answered");
-    door.wait_event("CALL_CLOSED", WAIT)
-        .expect("hung up after the greeting");
-    let got = heard(&door);
-    let (onset, _) = audio::active_span(&got, 8000, 0.01).expect("the greeting was heard");
-    assert!(
-        onset < 0.3,
-        "the greeting started {onset:.3} s after pick-up"
-    );
+    assert_greeting_at_pick_up(&door);
 }
 
 /// An entity's state and attributes in Home Assistant.

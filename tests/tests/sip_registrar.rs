@@ -312,6 +312,31 @@ fn keepalives_over_tcp_are_answered_by_kamailio() {
     );
 }
 
+/// An account of `hasip`/`secret` at `registrar` (a domain the name server resolves), in
+/// listen mode.
+fn dns_account(registrar: &str) -> Value {
+    json!({
+        "enabled": true, "registrar_uri": registrar, "id_uri": "sip:hasip@test.local",
+        "realm": "*", "user_name": "hasip", "password": "secret",
+        "answer_mode": "listen", "settle_time": 0
+    })
+}
+
+/// The gateway with `accounts` (`sip`, `sip_2`, …) and `dns` as `name_server`.
+fn gateway_with_name_server(
+    dir: &WorkDir,
+    dns: &hasip_tests::dnsmasq::Dnsmasq,
+    accounts: &[(&str, Value)],
+) -> Gateway {
+    let mut o = json!({
+        "sip_global": {"log_level": 3, "name_server": format!("127.0.0.1:{}", dns.port)},
+    });
+    for (key, a) in accounts {
+        o[*key] = a.clone();
+    }
+    Gateway::start_with(dir, Some(&o), &[])
+}
+
 #[test]
 fn a_registrar_domain_is_found_through_its_srv_record_on_the_configured_name_server() {
     require_peers();
@@ -327,15 +352,7 @@ fn a_registrar_domain_is_found_through_its_srv_record_on_the_configured_name_ser
         )],
         &["registrar.pbx.test,127.0.0.1".to_owned()],
     );
-    let o = json!({
-        "sip_global": {"log_level": 3, "name_server": format!("127.0.0.1:{}", dns.port)},
-        "sip": {
-            "enabled": true, "registrar_uri": "sip:pbx.test", "id_uri": "sip:hasip@test.local",
-            "realm": "*", "user_name": "hasip", "password": "secret",
-            "answer_mode": "listen", "settle_time": 0
-        }
-    });
-    let gw = Gateway::start_with(&dir, Some(&o), &[]);
+    let gw = gateway_with_name_server(&dir, &dns, &[("sip", dns_account("sip:pbx.test"))]);
     assert!(
         gw.wait_log("registered account=1", WAIT),
         "{}\n{}",
@@ -370,15 +387,7 @@ fn an_srv_set_too_large_for_udp_is_read_again_over_tcp() {
         &srv,
         &["registrar.big.test,127.0.0.1".to_owned()],
     );
-    let o = json!({
-        "sip_global": {"log_level": 3, "name_server": format!("127.0.0.1:{}", dns.port)},
-        "sip": {
-            "enabled": true, "registrar_uri": "sip:big.test", "id_uri": "sip:hasip@test.local",
-            "realm": "*", "user_name": "hasip", "password": "secret",
-            "answer_mode": "listen", "settle_time": 0
-        }
-    });
-    let gw = Gateway::start_with(&dir, Some(&o), &[]);
+    let gw = gateway_with_name_server(&dir, &dns, &[("sip", dns_account("sip:big.test"))]);
     assert!(
         gw.wait_log("registered account=1", WAIT),
         "{}\n{}",
@@ -413,19 +422,14 @@ fn aaaa_records_are_used_and_asked_for_when_a_host_has_no_a_record() {
             "only6.test,::1".to_owned(),
         ],
     );
-    let account = |registrar: &str| {
-        json!({
-            "enabled": true, "registrar_uri": registrar, "id_uri": "sip:hasip@test.local",
-            "realm": "*", "user_name": "hasip", "password": "secret",
-            "answer_mode": "listen", "settle_time": 0
-        })
-    };
-    let o = json!({
-        "sip_global": {"log_level": 3, "name_server": format!("127.0.0.1:{}", dns.port)},
-        "sip": account("sip:v6.test"),
-        "sip_2": account("sip:only6.test:5099"),
-    });
-    let gw = Gateway::start_with(&dir, Some(&o), &[]);
+    let gw = gateway_with_name_server(
+        &dir,
+        &dns,
+        &[
+            ("sip", dns_account("sip:v6.test")),
+            ("sip_2", dns_account("sip:only6.test:5099")),
+        ],
+    );
     assert!(
         gw.wait_log("ip=::1", WAIT),
         "the SRV target's AAAA record was not used:\n{}\n{}",

@@ -4,25 +4,12 @@
 // page is wider than the window), clicks Answer, waits for "in call", presses 5, then waits
 // for a line "HANGUP" on stdin (the test has seen the digit arrive), clicks Hang up and waits
 // until the call has left the page. Prints one line per step: RINGING, ANSWERED, DIGIT, DONE.
-import { chromium } from "playwright-core";
-import { createInterface } from "node:readline";
+import { hangUpWhenTold, run } from "./browser.mjs";
 
 const [url, out] = process.argv.slice(2);
-const lines = createInterface({ input: process.stdin });
-const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-let failed = false;
-try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on("console", (m) => console.error("page:", m.text()));
+await run([], { width: 1280, height: 800 }, async (page) => {
   await page.goto(url);
-
   const shots = async (name) => {
     for (const [w, h, label] of [[1280, 800, "desktop"], [390, 844, "phone"]]) {
       await page.setViewportSize({ width: w, height: h });
@@ -42,18 +29,8 @@ try {
   await shots("in-call");
   await page.click('[data-state="in call"] button[data-digit="5"]');
   console.log("DIGIT");
-  const line = await nextLine();
-  if (line.trim() !== "HANGUP") throw new Error(`expected HANGUP, got ${line}`);
-  await page.click('[data-state="in call"] button[data-action="hangup"]');
-  await page.waitForSelector("[data-call]", { state: "detached", timeout: 10000 });
+  await hangUpWhenTold(page);
   const error = await page.textContent("#error");
   if (error.trim()) throw new Error(`the page reported: ${error}`);
   console.log("DONE");
-} catch (e) {
-  console.error(String(e && e.stack || e));
-  failed = true;
-} finally {
-  await browser.close();
-  lines.close();
-}
-process.exit(failed ? 1 : 0);
+});
