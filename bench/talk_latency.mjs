@@ -10,17 +10,11 @@
 //   BYE      hangs up with the page and exits
 // Times are epoch milliseconds (performance.timeOrigin + performance.now()), the same clock
 // as the bench's time.time().
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 import { createInterface } from "node:readline";
 
 const [url] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
-});
+const browser = await launch(["--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"]);
 const page = await browser.newPage();
 page.on("console", (m) => console.error("page:", m.text()));
 await page.addInitScript(() => {
