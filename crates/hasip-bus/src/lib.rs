@@ -50,6 +50,8 @@ pub const VERBS: &[&str] = &[
     "start_recording",
     "stop_recording",
     "escalate",
+    "assist",
+    "stop_assist",
     "state",
     "quit",
 ];
@@ -175,6 +177,36 @@ fn seconds(
                 range.end()
             ))
         })
+}
+
+/// `assist` (ha-sip-rs addition): `pipeline` (an id), `language`, `leave_digits` ("#"; empty:
+/// none), `silence_timeout` (30 s), `end_of_speech_ms` (600).
+fn assist_settings(obj: &Map<String, Value>) -> Result<hasip_engine::AssistSettings, BusError> {
+    let defaults = hasip_engine::AssistSettings::default();
+    let leave_digits = match field_str(obj, "leave_digits")? {
+        None => defaults.leave_digits,
+        Some(d) => {
+            if let Some(bad) = d.chars().find(|c| !"0123456789*#ABCDabcd".contains(*c)) {
+                return Err(BusError(format!(
+                    "leave_digits: {bad:?} is not a key (0-9, *, #, A-D)"
+                )));
+            }
+            d.to_ascii_uppercase()
+        }
+    };
+    Ok(hasip_engine::AssistSettings {
+        pipeline: field_str(obj, "pipeline")?.filter(|p| !p.is_empty()),
+        language: field_str(obj, "language")?.filter(|l| !l.is_empty()),
+        leave_digits,
+        silence_timeout: seconds(
+            obj,
+            "silence_timeout",
+            defaults.silence_timeout,
+            1.0..=3600.0,
+        )?,
+        end_of_speech: millis(obj, "end_of_speech_ms", 200..=5000)?
+            .unwrap_or(defaults.end_of_speech),
+    })
 }
 
 /// `escalate` (ha-sip-rs addition): `numbers` (SIP URIs, or objects with `number`,
@@ -471,6 +503,13 @@ pub fn parse_command(value: &Value) -> Result<Request, BusError> {
         "state" => Command::State,
         "quit" => Command::Quit,
         "escalate" => Command::Escalate(Box::new(escalation(obj)?)),
+        "assist" => Command::Assist {
+            number: required_number(obj)?,
+            settings: assist_settings(obj)?,
+        },
+        "stop_assist" => Command::StopAssist {
+            number: required_number(obj)?,
+        },
         other => {
             let hint = VERBS
                 .iter()
@@ -582,6 +621,12 @@ pub fn event_json(ev: &Event) -> Value {
             m.insert("type".into(), "audio_file".into());
             m.insert("audio_file".into(), path.clone().into());
         }
+        EventKind::AssistHeard(text) | EventKind::AssistAnswered(text) => {
+            m.insert("text".into(), text.clone().into());
+        }
+        EventKind::AssistEnded(reason) => {
+            m.insert("reason".into(), reason.clone().into());
+        }
         EventKind::RecordingStarted(f) | EventKind::RecordingStopped(f) => {
             m.insert("recording_file".into(), f.clone().into());
         }
@@ -606,7 +651,8 @@ pub fn event_json(ev: &Event) -> Value {
         | EventKind::OutgoingCallInitiated
         | EventKind::CallEstablished
         | EventKind::RingTimeout
-        | EventKind::CallDisconnected => {}
+        | EventKind::CallDisconnected
+        | EventKind::AssistStarted => {}
     }
     Value::Object(m)
 }
@@ -666,6 +712,62 @@ mod tests {
             parse_line(r#"{"command":"dial","number":"sip:a@b","ring_timeout":"soon"}"#).unwrap();
         assert!(
             matches!(r, Request::Engine(Command::Dial { ring_timeout: Some(d), .. }) if d == Duration::from_secs(300))
+        );
+    }
+
+    #[test]
+    fn assist_takes_its_settings_and_names_a_bad_one() {
+        let r = parse_line(r#"{"command":"assist","number":"self"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Engine(Command::Assist {
+                number: "self".into(),
+                settings: hasip_engine::AssistSettings::default()
+            })
+        );
+        let r = parse_line(
+            r#"{"command":"assist","number":"door","pipeline":"p1","language":"de",
+                "leave_digits":"0#a","silence_timeout":"12.5","end_of_speech_ms":400}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::Engine(Command::Assist {
+                number: "door".into(),
+                settings: hasip_engine::AssistSettings {
+                    pipeline: Some("p1".into()),
+                    language: Some("de".into()),
+                    leave_digits: "0#A".into(),
+                    silence_timeout: Duration::from_millis(12_500),
+                    end_of_speech: Duration::from_millis(400),
+                }
+            })
+        );
+        for (line, want) in [
+            (
+                r#"{"command":"assist","number":"d","leave_digits":"1x"}"#,
+                "leave_digits: 'x' is not a key (0-9, *, #, A-D)",
+            ),
+            (
+                r#"{"command":"assist","number":"d","end_of_speech_ms":50}"#,
+                "end_of_speech_ms: 50 is not milliseconds from 200 to 5000",
+            ),
+            (
+                r#"{"command":"assist","number":"d","silence_timeout":0}"#,
+                "silence_timeout: 0 is not seconds from 1 to 3600",
+            ),
+            (r#"{"command":"assist"}"#, "number: required"),
+            (
+                r#"{"command":"asist","number":"d"}"#,
+                "command: unknown command \"asist\" (did you mean \"assist\"?)",
+            ),
+        ] {
+            let e = parse_line(line).unwrap_err();
+            assert!(e.0.starts_with(want), "{line}: {e:?}");
+        }
+        assert_eq!(
+            parse_line(r#"{"command":"stop_assist","number":"d"}"#).unwrap(),
+            Request::Engine(Command::StopAssist { number: "d".into() })
         );
     }
 

@@ -43,6 +43,8 @@ pub(crate) struct Call {
     pub(crate) playing: Option<(hasip_menu::PlaybackId, PlaybackKind)>,
     /// Its media (the media room's: `media.rs`).
     pub(crate) media: CallMedia,
+    /// Assist, while it runs (`assist.rs`).
+    pub(crate) assist: Option<Box<crate::assist::AssistState>>,
 }
 
 impl Call {
@@ -71,6 +73,7 @@ impl Call {
             menu: MenuSession::new(tree),
             playing: None,
             media: CallMedia::default(),
+            assist: None,
         }
     }
 }
@@ -274,6 +277,15 @@ impl Engine {
             self.drain_menu(now, key);
             return;
         }
+        if c.assist.is_some() || c.timers.get(Timer::Assist).is_some() {
+            self.assist_timer(now, key);
+            if self.assisting(key) {
+                return;
+            }
+        }
+        let Some(c) = self.calls.get(&key) else {
+            return;
+        };
         if c.phase == Phase::Established && c.menu.poll_timeout().is_some_and(|t| t <= now) {
             if let Some(c) = self.calls.get_mut(&key) {
                 c.menu.handle_timeout(now);
@@ -341,6 +353,10 @@ impl Engine {
             return;
         }
         let answered = matches!(c.phase, Phase::Settling | Phase::Established);
+        self.assist_end(now, key, crate::AssistEnd::Hangup);
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
         c.phase = Phase::Ended;
         c.menu.handle_call_ended();
         let had_rtp = c.media.rtp.take().is_some();

@@ -138,6 +138,19 @@ pub enum Command {
         /// The call.
         number: String,
     },
+    /// `assist` (ha-sip-rs addition): the caller talks to Home Assistant's Assist
+    /// pipeline, turn after turn, until a leave digit, silence or the end of the call.
+    Assist {
+        /// The call (`self` in a menu action).
+        number: String,
+        /// Pipeline, language, leave digits and timeouts.
+        settings: crate::AssistSettings,
+    },
+    /// `stop_assist` (ha-sip-rs addition): ends the call's Assist.
+    StopAssist {
+        /// The call.
+        number: String,
+    },
     /// Log the calls in progress.
     State,
     /// Hang up, unregister, exit.

@@ -294,6 +294,14 @@ impl Engine {
                     Err(CommandError(format!("call {number} is not recording")))
                 }
             }
+            Command::Assist { number, settings } => {
+                let key = self.connected_call(from_call, &number)?;
+                self.assist_start(now, key, settings)
+            }
+            Command::StopAssist { number } => {
+                let key = self.find_from(from_call, &number)?;
+                self.assist_stop(now, key)
+            }
             Command::State => {
                 let calls: Vec<String> = self
                     .order

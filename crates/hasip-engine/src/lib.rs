@@ -38,6 +38,7 @@
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod assist;
 mod call;
 mod command;
 mod config;
@@ -68,6 +69,7 @@ use hasip_sip::ua::{
     UserAgent,
 };
 
+pub use assist::{AssistEnd, AssistSettings, AssistTap, AssistUpdate};
 use call::{Call, CallDirection, Phase};
 pub use command::{Command, CommandError, DtmfMethod};
 pub use config::{Account, AnswerMode, Config, RecordingChannels};

@@ -35,6 +35,10 @@ pub trait MediaIo {
     fn talk(&mut self, call: CallKey, remote: &[i16], rate: u32) {
         let _ = (call, remote, rate);
     }
+    /// The turns and audio of `call`'s Assist, in order (see [`crate::AssistTap`]).
+    fn assist(&mut self, call: CallKey, tap: crate::AssistTap<'_>) {
+        let _ = (call, tap);
+    }
 }
 
 /// A recording of a call, as the engine tracks it.
@@ -71,13 +75,19 @@ pub(crate) struct CallMedia {
     /// A browser talks in the call (the dashboard's Talk): the call's received audio goes
     /// to [`MediaIo::talk`], the browser's comes in with [`Engine::handle_talk_audio`].
     pub(crate) talk: bool,
+    /// The call runs Assist: its received audio goes to the voice-activity detector and,
+    /// while the caller speaks, to [`MediaIo::assist`].
+    pub(crate) assisting: bool,
 }
 
 impl CallMedia {
     /// Whether the session must hand out each tick's frames (to a bridge partner, a
-    /// recording or a browser).
-    fn wants_tap(&self) -> bool {
-        self.bridged.is_some() || matches!(self.recording, Some(Recording::Running(_))) || self.talk
+    /// recording, a browser or Assist).
+    pub(crate) fn wants_tap(&self) -> bool {
+        self.bridged.is_some()
+            || matches!(self.recording, Some(Recording::Running(_)))
+            || self.talk
+            || self.assisting
     }
 }
 
@@ -93,6 +103,7 @@ impl Default for CallMedia {
             bridged: None,
             recording: None,
             talk: false,
+            assisting: false,
         }
     }
 }
@@ -367,7 +378,7 @@ impl Engine {
     }
 
     /// What the call's media session reported.
-    fn media_events(&mut self, now: Instant, key: CallKey) {
+    pub(crate) fn media_events(&mut self, now: Instant, key: CallKey) {
         // Bounded: a session holds a bounded number of events.
         for _ in 0..256 {
             let Some(ev) = self
@@ -396,7 +407,7 @@ impl Engine {
                     tracing::info!(call = key.0, digit = %digit.as_char(), ?method, "DTMF sent");
                 }
                 MediaEvent::PlaybackFinished { id, end } => {
-                    if end == MediaEnd::Completed {
+                    if end == MediaEnd::Completed && !self.assist_reply_done(now, key, id.0) {
                         self.playback_ended(now, key, id.0, PlaybackEnd::Finished);
                     }
                 }
@@ -427,6 +438,7 @@ impl Engine {
             let recording = matches!(c.media.recording, Some(super::Recording::Running(_)));
             let partner = c.media.bridged;
             let talk = c.media.talk;
+            let assisting = c.media.assisting;
             let Some(m) = c.media.session.as_mut() else {
                 continue;
             };
@@ -455,6 +467,9 @@ impl Engine {
                 }
                 if talk {
                     io.talk(key, &rx, rate);
+                }
+                if assisting {
+                    self.assist_frame(now, key, &rx, rate, io);
                 }
                 if let Some(p) = partner
                     && let Some(pm) = self

@@ -42,7 +42,12 @@ impl Engine {
 
     /// Arms the call's menu deadline from its menu (after any input to the menu).
     pub(crate) fn arm_menu_timer(&mut self, key: CallKey) {
-        let at = self.calls.get(&key).and_then(|c| c.menu.poll_timeout());
+        // The menu's timeout waits while Assist runs.
+        let at = self
+            .calls
+            .get(&key)
+            .filter(|c| c.assist.is_none())
+            .and_then(|c| c.menu.poll_timeout());
         if self
             .calls
             .get(&key)
@@ -139,6 +144,12 @@ impl Engine {
             tracing::debug!(call = key.0, %digit, "DTMF before the call is established, ignored");
             return;
         }
+        if self.assist_digit(now, key, digit) {
+            return;
+        }
+        let Some(c) = self.calls.get_mut(&key) else {
+            return;
+        };
         c.menu.handle_digit(now, digit);
         self.escalation_digit(key, digit);
         self.drain_menu(now, key);

@@ -54,6 +54,14 @@ pub enum EventKind {
     EscalationAcknowledged(Box<crate::EscalationReport>),
     /// Nobody acknowledged an escalation (carries its last call, if one was made).
     EscalationFailed(Box<crate::EscalationReport>),
+    /// Assist began on the call (ha-sip-rs addition).
+    AssistStarted,
+    /// What Assist's speech-to-text heard the caller say.
+    AssistHeard(String),
+    /// What the conversation agent answered (then spoken to the caller).
+    AssistAnswered(String),
+    /// Assist ended, and why (`digit`, `silence`, `hangup`, `error`, `stopped`).
+    AssistEnded(String),
 }
 
 /// What a finished playback was (the `playback_done` fields).
@@ -83,6 +91,10 @@ impl EventKind {
             Self::CallDisconnected => "call_disconnected",
             Self::EscalationAcknowledged(_) => "escalation_acknowledged",
             Self::EscalationFailed(_) => "escalation_failed",
+            Self::AssistStarted => "assist_started",
+            Self::AssistHeard(_) => "assist_heard",
+            Self::AssistAnswered(_) => "assist_answered",
+            Self::AssistEnded(_) => "assist_ended",
         }
     }
 }
@@ -232,4 +244,29 @@ pub enum Output {
     },
     /// `quit`: the engine has hung up and unregistered; exit once idle.
     Quit,
+    /// Assist begins on `call`: its turns and audio follow through [`MediaIo::assist`];
+    /// answer each turn with [`Engine::handle_assist`].
+    AssistStart {
+        /// The call.
+        call: CallKey,
+        /// The pipeline (`None`: the preferred one, or the first in `language`).
+        pipeline: Option<String>,
+        /// The language asked for.
+        language: Option<String>,
+        /// The rate the spoken answers are wanted at (the call's codec's).
+        rate: u32,
+    },
+    /// The caller's turn `turn` ended without a drain (the longest utterance): as
+    /// [`crate::AssistTap::SpeechEnded`].
+    AssistSpeechEnded {
+        /// The call.
+        call: CallKey,
+        /// The turn.
+        turn: u64,
+    },
+    /// Assist is over on `call`: drop what is in flight.
+    AssistStop {
+        /// The call.
+        call: CallKey,
+    },
 }

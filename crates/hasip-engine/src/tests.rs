@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::*;
 
+mod assist;
 mod pair;
 
 #[allow(clippy::disallowed_methods)]

@@ -24,10 +24,12 @@ pub(crate) enum Timer {
     Settle,
     /// The menu's own timeout (`timeout` of a menu, a PIN's pause).
     Menu,
+    /// Assist's: the caller's silence, the longest utterance, the pipeline's answer.
+    Assist,
 }
 
 impl Timer {
-    const COUNT: usize = 4;
+    const COUNT: usize = 5;
 
     fn slot(self) -> usize {
         self as usize

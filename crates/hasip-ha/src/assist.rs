@@ -1,9 +1,11 @@
-//! One turn of Home Assistant's Assist pipeline over the websocket API (issue 20, the
-//! first part): `assist_pipeline/run` from speech-to-text to text-to-speech, the caller's
-//! audio streamed as 16 kHz 16-bit mono in binary frames (each prefixed with the handler id
-//! Home Assistant gives in `run-start`; a frame of the id alone ends the audio), and what the
-//! pipeline reports: the recognised text, the agent's answer, the conversation id for the
-//! next turn and the URL of the spoken answer.
+//! One turn of Home Assistant's Assist pipeline over the websocket API (issue 20):
+//! `assist_pipeline/run` from speech-to-text to text-to-speech, the caller's audio streamed
+//! as 16 kHz 16-bit mono in binary frames (each prefixed with the handler id Home Assistant
+//! gives in `run-start`; a frame of the id alone ends the audio), and what the pipeline
+//! reports, as it reports it: the recognised text, the agent's answer, the conversation id
+//! for the next turn and the URL of the spoken answer. The pipeline's own voice-activity
+//! detection is off (`no_vad`): the gateway ends the audio where the caller stopped.
+//! Also: the pipelines Home Assistant has (to pick one by language).
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -29,6 +31,20 @@ pub struct AssistTurn {
     pub tts_url: Option<String>,
 }
 
+/// What a turn reports before it is over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssistProgress {
+    /// Speech-to-text is done.
+    Heard(String),
+    /// The conversation agent answered.
+    Answer {
+        /// Its plain speech.
+        text: String,
+        /// The conversation to continue.
+        conversation_id: Option<String>,
+    },
+}
+
 /// Which pipeline, in which conversation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssistRequest {
@@ -52,12 +68,13 @@ impl HaClient {
         &self,
         request: &AssistRequest,
         mut audio: mpsc::Receiver<Vec<i16>>,
+        mut progress: impl FnMut(AssistProgress),
     ) -> Result<AssistTurn, HaError> {
         let ws = self.websocket().await?;
         let mut stream = ws.into_stream();
         let mut run = json!({
             "id": 1, "type": "assist_pipeline/run", "start_stage": "stt", "end_stage": "tts",
-            "input": {"sample_rate": ASSIST_RATE},
+            "input": {"sample_rate": ASSIST_RATE, "no_vad": true},
         });
         if let Some(p) = &request.pipeline {
             run["pipeline"] = json!(p);
@@ -118,6 +135,7 @@ impl HaClient {
                         }
                         "stt-end" => {
                             turn.heard = data["stt_output"]["text"].as_str().unwrap_or_default().to_owned();
+                            progress(AssistProgress::Heard(turn.heard.clone()));
                             // Speech-to-text is over: no more audio for this turn.
                             audio_open = false;
                         }
@@ -126,6 +144,10 @@ impl HaClient {
                             turn.answer = out["response"]["speech"]["plain"]["speech"]
                                 .as_str().unwrap_or_default().to_owned();
                             turn.conversation_id = out["conversation_id"].as_str().map(str::to_owned);
+                            progress(AssistProgress::Answer {
+                                text: turn.answer.clone(),
+                                conversation_id: turn.conversation_id.clone(),
+                            });
                         }
                         "tts-end" => {
                             turn.tts_url = data["tts_output"]["url"].as_str().map(str::to_owned);
@@ -146,5 +168,39 @@ impl HaClient {
                 }
             }
         }
+    }
+
+    /// The pipelines Home Assistant has: (id, language), the preferred one first.
+    ///
+    /// # Errors
+    /// The websocket, or an answer without a pipeline list.
+    pub async fn assist_pipelines(&self) -> Result<Vec<(String, String)>, HaError> {
+        let mut ws = self.websocket().await?;
+        let v = ws
+            .call(json!({"type": "assist_pipeline/pipeline/list"}))
+            .await;
+        ws.close().await;
+        let v = v?;
+        let preferred = v["preferred_pipeline"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let items = v["pipelines"].as_array().ok_or_else(|| {
+            fail(
+                "pipeline/list",
+                ErrorKind::InvalidResponse("no pipelines".into()),
+            )
+        })?;
+        let mut list: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p["id"].as_str()?.to_owned(),
+                    p["language"].as_str().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect();
+        list.sort_by_key(|(id, _)| *id != preferred);
+        Ok(list)
     }
 }

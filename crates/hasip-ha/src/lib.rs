@@ -33,7 +33,7 @@ mod tts;
 mod webhook;
 mod websocket;
 
-pub use assist::{ASSIST_RATE, AssistRequest, AssistTurn};
+pub use assist::{ASSIST_RATE, AssistProgress, AssistRequest, AssistTurn};
 pub use cache::{AudioCache, CacheError, CacheKey};
 pub use client::{HaClient, MAX_BODY};
 pub use config::{

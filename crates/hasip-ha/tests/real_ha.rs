@@ -534,11 +534,27 @@ fn an_assist_turn_streams_the_audio_and_brings_back_the_answer_twice() {
         // Dropping the sender ends the speech.
         rx
     };
+    let mut reported = Vec::new();
     let first = rt
-        .block_on(client.assist_turn(&hasip_ha::AssistRequest::default(), speak()))
+        .block_on(
+            client.assist_turn(&hasip_ha::AssistRequest::default(), speak(), |p| {
+                reported.push(p)
+            }),
+        )
         .unwrap_or_else(|e| panic!("the first turn: {e}\n{}", ha.log_text()));
     assert_eq!(first.heard, "turn on SIP test switch", "{first:?}");
     assert!(!first.answer.is_empty(), "{first:?}");
+    // What the turn reported as it went: the words, then the answer.
+    assert_eq!(
+        reported,
+        vec![
+            hasip_ha::AssistProgress::Heard(first.heard.clone()),
+            hasip_ha::AssistProgress::Answer {
+                text: first.answer.clone(),
+                conversation_id: first.conversation_id.clone()
+            }
+        ]
+    );
     let on = wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
         (ha.state("switch.sip_test_switch").as_deref() == Some("on")).then_some(())
     });
@@ -561,6 +577,7 @@ fn an_assist_turn_streams_the_audio_and_brings_back_the_answer_twice() {
                 ..hasip_ha::AssistRequest::default()
             },
             speak(),
+            |_| {},
         ))
         .unwrap_or_else(|e| panic!("the second turn: {e}"));
     assert_eq!(second.heard, "turn on SIP test switch");

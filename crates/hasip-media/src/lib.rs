@@ -13,7 +13,8 @@
 //! The parts are usable on their own: [`rtp`] and [`rtcp`] (wire formats), [`codec`]
 //! (the [`codec::AudioCodec`] trait and its implementations), [`telephone_event`]
 //! (RFC 4733), [`goertzel`] (the in-band detector), [`tone`] (DTMF synthesis), [`jitter`]
-//! (the playout buffer), [`stats`] (RFC 3550 reception statistics) and [`mix`].
+//! (the playout buffer), [`stats`] (RFC 3550 reception statistics), [`vad`] (where speech
+//! starts and ends) and [`mix`].
 //!
 //! This crate never touches a socket, never reads the clock and never spawns: bytes and
 //! `now` come in as arguments, and bytes, events and deadlines go out as values. It depends
@@ -39,6 +40,7 @@ pub mod session;
 pub mod stats;
 pub mod telephone_event;
 pub mod tone;
+pub mod vad;
 
 pub use codec::{AudioCodec, Codec, CodecError};
 pub use dtmf::{Digit, DtmfError, DtmfMethod, DtmfSource, DtmfTiming};

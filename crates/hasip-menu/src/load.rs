@@ -38,7 +38,7 @@ pub const INCOMING_KEYS: [&str; 5] = [
 
 /// The event names a `webhook_to_call` map may name (spec §6.1; `incoming_call` is
 /// accepted as ha-sip accepted it, and like ha-sip never sent to a per-call webhook).
-pub const WEBHOOK_EVENTS: [&str; 12] = [
+pub const WEBHOOK_EVENTS: [&str; 16] = [
     "call_established",
     "entered_menu",
     "dtmf_digit",
@@ -51,6 +51,10 @@ pub const WEBHOOK_EVENTS: [&str; 12] = [
     "outgoing_call_initiated",
     "pin_lockout",
     "incoming_call",
+    "assist_started",
+    "assist_heard",
+    "assist_answered",
+    "assist_ended",
 ];
 
 /// The longest timeout or delay accepted: a year.

@@ -161,7 +161,7 @@ impl fmt::Display for PostAction {
 pub struct Action(serde_json::Map<String, serde_json::Value>);
 
 /// The command verbs of ha-sip (spec §3.4), for validation and "did you mean".
-pub const COMMANDS: [&str; 14] = [
+pub const COMMANDS: [&str; 16] = [
     "call_service",
     "dial",
     "hangup",
@@ -174,6 +174,8 @@ pub const COMMANDS: [&str; 14] = [
     "stop_playback",
     "start_recording",
     "stop_recording",
+    "assist",
+    "stop_assist",
     "state",
     "quit",
 ];

@@ -130,7 +130,7 @@ fn file_key(path: &str, rate: u32) -> Result<Key, String> {
     })
 }
 
-fn decode(bytes: &[u8], rate: u32, what: &str) -> Result<Arc<[i16]>, String> {
+pub(crate) fn decode(bytes: &[u8], rate: u32, what: &str) -> Result<Arc<[i16]>, String> {
     let c = hasip_audio::convert(bytes, rate, hasip_audio::Options::default())
         .map_err(|e| format!("{what}: {e}"))?;
     if c.report.skipped_packets > 0 {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::status::AccountStatus;
 
 /// The gateway's events, as the event entity's `event_types`.
-pub(crate) const EVENT_TYPES: [&str; 14] = [
+pub(crate) const EVENT_TYPES: [&str; 18] = [
     "incoming_call",
     "outgoing_call_initiated",
     "call_established",
@@ -39,6 +39,10 @@ pub(crate) const EVENT_TYPES: [&str; 14] = [
     "recording_stopped",
     "escalation_acknowledged",
     "escalation_failed",
+    "assist_started",
+    "assist_heard",
+    "assist_answered",
+    "assist_ended",
 ];
 
 /// What a button asks for.

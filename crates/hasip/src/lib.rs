@@ -3,6 +3,7 @@
 //! bytes between them and the world, and is the only one that reads the clock.
 #![forbid(unsafe_code)]
 
+mod assist;
 mod audio;
 pub mod config;
 mod discovery;

@@ -192,6 +192,8 @@ pub(crate) struct Sink<'a> {
     pub dropped: &'a mut u64,
     /// Browsers talking in calls: each gets its call's received audio.
     pub talks: &'a HashMap<CallKey, (String, crate::talk::Talk)>,
+    /// Calls that run Assist: their turns and audio go to Home Assistant.
+    pub assists: &'a mut crate::assist::Links,
 }
 
 impl MediaIo for Sink<'_> {
@@ -216,6 +218,10 @@ impl MediaIo for Sink<'_> {
         if let Some((_, t)) = self.talks.get(&call) {
             t.send(remote, rate);
         }
+    }
+
+    fn assist(&mut self, call: CallKey, tap: hasip_engine::AssistTap<'_>) {
+        self.assists.tap(call, tap);
     }
 
     fn record(&mut self, call: CallKey, remote: &[i16], local: &[i16], _rate: u32) {
@@ -257,6 +263,7 @@ mod tests {
             recorders: &mut recorders,
             dropped: &mut dropped,
             talks: &HashMap::new(),
+            assists: &mut crate::assist::Links::new(mpsc::channel(1).0),
         }
         .send(call, to, b"first packet");
         assert_eq!(dropped, 0, "the packet was not even tried");

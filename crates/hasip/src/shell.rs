@@ -401,6 +401,8 @@ struct Io {
     /// Browsers talking in calls (the call's internal id, the session).
     talks: HashMap<CallKey, (String, crate::talk::Talk)>,
     talk_tx: mpsc::Sender<crate::talk::TalkEvent>,
+    /// Calls that run Assist.
+    assists: crate::assist::Links,
 }
 
 impl Io {

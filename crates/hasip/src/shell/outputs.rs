@@ -75,8 +75,11 @@ pub(super) async fn drain(engine: &mut Engine, io: &mut Io) {
         recorders: &mut io.recorders,
         dropped: &mut io.rtp_dropped,
         talks: &io.talks,
+        assists: &mut io.assists,
     };
     engine.drain_media(Instant::now(), &mut sink);
+    // What the media gave rise to (Assist's turns, their events).
+    drain_outputs(engine, io).await;
     // Logged at 1, 2, 4, 8, … in all: visible, never a flood.
     if io.rtp_dropped.leading_zeros() != dropped_before.leading_zeros() {
         tracing::warn!(
@@ -264,6 +267,20 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
             Output::Quit => {
                 io.quit = true;
             }
+            Output::AssistStart {
+                call,
+                pipeline,
+                language,
+                rate,
+            } => {
+                let client = io.ha.as_ref().map(|h| &h.client);
+                io.assists.start(client, call, pipeline, language, rate);
+            }
+            Output::AssistSpeechEnded { call, turn } => {
+                io.assists
+                    .tap(call, hasip_engine::AssistTap::SpeechEnded { turn });
+            }
+            Output::AssistStop { call } => io.assists.stop(call),
             other => tracing::warn!(?other, "output not handled by this shell"),
         }
     }

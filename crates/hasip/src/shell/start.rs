@@ -43,6 +43,8 @@ pub(super) struct Inputs {
     pub(super) web_rx: mpsc::Receiver<crate::web::WebRequest>,
     /// Browsers talking in calls.
     pub(super) talk_rx: mpsc::Receiver<crate::talk::TalkEvent>,
+    /// What Assist's turns report.
+    pub(super) assist_rx: mpsc::Receiver<crate::assist::AssistMsg>,
 }
 
 /// Binds, builds and starts everything; the gateway answers SIP once this returns.
@@ -130,6 +132,7 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
         mqtt::Start::Pending(rx) => (None, Some(rx)),
     };
     let (talk_tx, talk_rx) = mpsc::channel::<crate::talk::TalkEvent>(256);
+    let (assist_tx, assist_rx) = mpsc::channel::<crate::assist::AssistMsg>(64);
     let (resolve_tx, resolve_rx) = mpsc::channel::<Resolved>(64);
     let (stun_tx, stun_rx) = mpsc::channel::<StunBound>(64);
     let name_servers = crate::dns::parse_servers(&g.name_server).map_err(anyhow::Error::msg)?;
@@ -177,6 +180,7 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
         advertised: adv,
         talks: HashMap::new(),
         talk_tx,
+        assists: crate::assist::Links::new(assist_tx),
     };
     let (web_tx, web_rx) = mpsc::channel::<crate::web::WebRequest>(16);
     if let Some(mut config) = crate::web::config(config::env_lookup).map_err(anyhow::Error::msg)? {
@@ -225,6 +229,7 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
             health_rx,
             web_rx,
             talk_rx,
+            assist_rx,
         },
         sigterm,
         sigint,

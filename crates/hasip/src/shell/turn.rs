@@ -30,6 +30,9 @@ impl Shell {
             Some(m) = inputs.mqtt_rx.recv() => on_mqtt(engine, io, m),
             Some(c) = inputs.web_rx.recv() => on_web(engine, io, c),
             Some(t) = inputs.talk_rx.recv() => on_talk(engine, io, t),
+            Some(m) = inputs.assist_rx.recv() => {
+                engine.handle_assist(Instant::now(), m.call, m.turn, m.update);
+            }
             r = async {
                 match inputs.mqtt_later.as_mut() {
                     Some(rx) => rx.await,
