@@ -288,6 +288,15 @@ fn verb_fields(verb: &str) -> Option<&'static [&'static str]> {
             "ring_timeout",
             "sip_account",
         ],
+        "assist" => &[
+            "number",
+            "pipeline",
+            "language",
+            "leave_digits",
+            "silence_timeout",
+            "end_of_speech_ms",
+        ],
+        "stop_assist" => &["number"],
         "state" | "quit" => &[],
         _ => return None,
     })
@@ -938,6 +947,14 @@ fn the_common_jobs_have_examples() {
             .is_some_and(|a| a.command() == "call_service")
     }));
     has("door-opener-incoming.yaml", &["call_service"]);
+    // Assist behind a PIN: the PIN's choice starts `assist` on the call itself.
+    has("assist-incoming.yaml", &["assist"]);
+    let assist = hasip_menu::IncomingCallFile::from_yaml(
+        &files["assist-incoming.yaml"],
+        Some("assist-incoming.yaml"),
+    )
+    .expect("assist");
+    assert!(assist.menu.as_ref().is_some_and(|m| m.choices_are_pin));
     assert!(files["addon-options/door-opener.yaml"].contains("answer_mode: accept"));
     // Doorbell: ring event, answer, DTMF, hang up, with an account without registrar.
     has(

@@ -180,7 +180,7 @@ fn seconds(
 }
 
 /// `assist` (ha-sip-rs addition): `pipeline` (an id), `language`, `leave_digits` ("#"; empty:
-/// none), `silence_timeout` (30 s), `end_of_speech_ms` (600).
+/// none), `silence_timeout` (30 s), `end_of_speech_ms` (500).
 fn assist_settings(obj: &Map<String, Value>) -> Result<hasip_engine::AssistSettings, BusError> {
     let defaults = hasip_engine::AssistSettings::default();
     let leave_digits = match field_str(obj, "leave_digits")? {

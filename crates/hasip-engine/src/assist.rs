@@ -69,7 +69,7 @@ impl Default for AssistSettings {
             language: None,
             leave_digits: "#".into(),
             silence_timeout: Duration::from_secs(30),
-            end_of_speech: Duration::from_millis(600),
+            end_of_speech: Duration::from_millis(500),
         }
     }
 }
