@@ -16,6 +16,8 @@
 //!
 //! The phone's playout delay is in both figures alike. Run with `bench/assist_latency.sh
 //! [TURNS]`; exits non-zero when the gateway's median is not below the VoIP integration's.
+// A benchmark's report is what it prints.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::Path;
 use std::time::Duration;
