@@ -9,7 +9,8 @@
 //! the call's received audio, which the loop hands it each tick, encoded as Opus.
 //!
 //! str0m's crypto is its `rust-crypto` back-end (RustCrypto and its own DTLS): pure Rust,
-//! no second C library; the product's TLS stays rustls with ring.
+//! except the DTLS certificate: `str0m-rust-crypto` makes it with rcgen over aws-lc, which
+//! is therefore linked (ARCHITECTURE.md, "WebRTC"). The product's TLS stays rustls with ring.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
