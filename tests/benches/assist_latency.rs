@@ -115,6 +115,31 @@ fn turn(
         .expect("the recording is finished");
 }
 
+/// Seconds since midnight of a log line's timestamp (`2026-12-07T03:50:19.395674Z ...`).
+fn log_time(line: &str) -> Option<f64> {
+    let time = line.split_whitespace().next()?.split_once('T')?.1;
+    let mut parts = time.trim_end_matches('Z').split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+/// In the gateway's own log, from finding the end of the last turn's speech to starting
+/// its answer (Home Assistant's pipeline, fetching and decoding the answer), in ms.
+fn inside_gateway(gw: &Gateway) -> Option<f64> {
+    let log = gw.log_text();
+    let end = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("assist: end of speech"))?;
+    let play = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("assist: the answer plays"))?;
+    Some((log_time(play)? - log_time(end)?) * 1000.0)
+}
+
 fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -147,7 +172,7 @@ fn main() {
     let gateway = Gateway::start_env(
         &dir,
         Some(&json!({
-            "sip_global": {"log_level": 3},
+            "sip_global": {"log_level": 5},
             "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:assist@127.0.0.1",
                     "answer_mode": "accept", "settle_time": 0,
                     "incoming_call_file": menu.to_string_lossy()},
@@ -210,7 +235,7 @@ fn main() {
         .expect("the switch is off");
     };
     let switched_on = || ha.state(SWITCH).as_deref() == Some("on");
-    let (mut gw_ms, mut voip_ms) = (Vec::new(), Vec::new());
+    let (mut gw_ms, mut voip_ms, mut pipeline_ms) = (Vec::new(), Vec::new(), Vec::new());
     let mut answer = String::new();
     for k in 0..turns {
         switch_off();
@@ -219,6 +244,7 @@ fn main() {
         turn(&mut phone, &ours, &utterance, &rec, &|| {
             event_count(&gateway, "assist_answered") > before
         });
+        pipeline_ms.extend(inside_gateway(&gateway));
         if answer.is_empty() {
             answer = gateway
                 .events()
@@ -268,6 +294,12 @@ fn main() {
         voip_ms[0],
         voip_ms[voip_ms.len() - 1],
     );
+    if !pipeline_ms.is_empty() {
+        println!(
+            "  of the gateway's: end of speech found -> its answer starts playing (the pipeline, fetching and decoding the answer), median {:.0} ms",
+            median(&mut pipeline_ms)
+        );
+    }
     if g >= v {
         eprintln!("MISSED: the gateway is not faster than the VoIP integration");
         std::process::exit(1);

@@ -337,6 +337,7 @@ impl Engine {
         };
         a.phase = AssistPhase::Thinking;
         let turn = a.turn;
+        tracing::debug!(call = key.0, turn, "assist: end of speech");
         match io {
             Some(io) => io.assist(key, AssistTap::SpeechEnded { turn }),
             None => self
@@ -457,6 +458,7 @@ impl Engine {
                         {
                             c.menu.handle_playback_end(now, id, PlaybackEnd::Stopped);
                         }
+                        tracing::debug!(call = call.0, turn, "assist: the answer plays");
                         self.media_play(now, call, REPLY_ID | turn, samples);
                     }
                     Err(e) => {
