@@ -3,7 +3,7 @@
 //! test TTS): a phone calls the gateway, enters a PIN, and talks to Assist, over PCMU,
 //! G.722 and Opus in turn. Home Assistant switches the test entity, the phone hears the
 //! spoken answer, a second turn in the same call works, `#` leaves, and a wrong PIN never
-//! reaches Assist.
+//! reaches Assist. And a caller who speaks over the answer cuts it short and is heard.
 
 use std::path::Path;
 use std::time::Duration;
@@ -112,19 +112,18 @@ fn received(dir: &WorkDir, phone: &Baresip, name: &str) -> Vec<i16> {
     audio::as_8k_mono(&dec, &dir.file(&format!("{name}-heard-8k.wav")))
 }
 
-#[test]
-fn a_caller_talks_to_assist_after_a_pin_over_pcmu_g722_and_opus() {
-    require(&["baresip", "sox", "espeak-ng"]);
-    let dir = WorkDir::new("assist-codecs");
+/// Home Assistant with its Assist pipeline, and the gateway with `menu` as the incoming-call
+/// file of a direct account in accept mode.
+fn gateway_with_assist(dir: &WorkDir, menu: &str) -> (HomeAssistant, Gateway) {
     let ha = HomeAssistant::start_with(
-        &dir,
+        dir,
         &HaOptions {
             voip_port: Some(hasip_tests::ports::free_port()),
             ..HaOptions::default()
         },
     );
     let file = dir.file("incoming.yaml");
-    std::fs::write(&file, MENU).unwrap_or_else(|e| panic!("write the menu: {e}"));
+    std::fs::write(&file, menu).unwrap_or_else(|e| panic!("write the menu: {e}"));
     let options = json!({
         "sip_global": {"log_level": 3},
         "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:hasip@127.0.0.1",
@@ -134,11 +133,34 @@ fn a_caller_talks_to_assist_after_a_pin_over_pcmu_g722_and_opus() {
         "webhook": {"id": "sip_call_webhook_id"}
     });
     let gw = Gateway::start_env(
-        &dir,
+        dir,
         Some(&options),
         &[],
         &[("HA_BASE_URL", &ha.base_url), ("HA_TOKEN", &ha.token)],
     );
+    (ha, gw)
+}
+
+/// `door` calls the gateway and is answered; returns the call's id.
+fn call_gateway(door: &Baresip, gw: &Gateway, n: usize) -> String {
+    let r = door
+        .command("dial", &format!("sip:hasip@{}", gw.sip))
+        .expect("dial");
+    assert_eq!(r["ok"], true, "{r}");
+    door.wait_event("CALL_ESTABLISHED", WAIT)
+        .expect("the gateway answers");
+    gw.wait_event_n("call_established", n, WAIT)
+        .expect("call_established")["internal_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_caller_talks_to_assist_after_a_pin_over_pcmu_g722_and_opus() {
+    require(&["baresip", "sox", "espeak-ng"]);
+    let dir = WorkDir::new("assist-codecs");
+    let (ha, gw) = gateway_with_assist(&dir, MENU);
     let words = spoken(&dir, &ha, SAID, "said");
     let words_file = dir.file("said-8k.wav");
     let source = utterance(&dir, &words_file, 4.0, 9.0);
@@ -155,18 +177,7 @@ fn a_caller_talks_to_assist_after_a_pin_over_pcmu_g722_and_opus() {
         o.codecs = codec;
         o.source = Some(source.clone());
         let door = Baresip::start(&dir, &o);
-        let r = door
-            .command("dial", &format!("sip:hasip@{}", gw.sip))
-            .expect("dial");
-        assert_eq!(r["ok"], true, "{r}");
-        door.wait_event("CALL_ESTABLISHED", WAIT)
-            .expect("the gateway answers");
-        let call = gw
-            .wait_event_n("call_established", n + 1, WAIT)
-            .expect("call_established")["internal_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let call = call_gateway(&door, &gw, n + 1);
         for d in ["1", "2", "3", "4"] {
             assert_eq!(door.command("sndcode", d).expect("sndcode")["ok"], true);
         }
@@ -221,18 +232,7 @@ fn a_caller_talks_to_assist_after_a_pin_over_pcmu_g722_and_opus() {
     let mut o = BaresipOptions::direct("stranger");
     o.source = Some(source);
     let stranger = Baresip::start(&dir, &o);
-    stranger
-        .command("dial", &format!("sip:hasip@{}", gw.sip))
-        .expect("dial");
-    stranger
-        .wait_event("CALL_ESTABLISHED", WAIT)
-        .expect("answered");
-    let call = gw
-        .wait_event_n("call_established", 4, WAIT)
-        .expect("call_established")["internal_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let call = call_gateway(&stranger, &gw, 4);
     for d in ["4", "3", "2", "1"] {
         assert_eq!(stranger.command("sndcode", d).expect("sndcode")["ok"], true);
     }
@@ -246,5 +246,72 @@ fn a_caller_talks_to_assist_after_a_pin_over_pcmu_g722_and_opus() {
             .filter(|e| e["event"] == "assist_started")
             .count(),
         3
+    );
+}
+
+/// Barge-in: the caller says the words again 0.4 s after the first ones (the file's own
+/// silence around the words makes the pause 0.8 s, enough to end the turn), so that they
+/// start while the answer plays. The gateway stops the answer (what the phone receives goes quiet where the
+/// answer would still be speaking) and takes the words as the next turn.
+#[test]
+fn a_caller_speaking_over_the_answer_cuts_it_short_and_is_heard() {
+    require(&["baresip", "sox", "espeak-ng"]);
+    let dir = WorkDir::new("assist-barge-in");
+    let (ha, gw) = gateway_with_assist(
+        &dir,
+        "menu:\n  id: assistant\n  action:\n    command: assist\n    number: self\n",
+    );
+    let words = spoken(&dir, &ha, SAID, "said");
+    let lead = 3.0;
+    let pause = 0.4;
+    let source = utterance(&dir, &dir.file("said-8k.wav"), lead, pause);
+    let mut o = BaresipOptions::direct("door");
+    o.source = Some(source);
+    let door = Baresip::start(&dir, &o);
+    let call = call_gateway(&door, &gw, 1);
+    let answer = wait_events(&gw, &call, "assist_answered", 1, WAIT)[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        gw.wait_log("assist: the caller spoke over the reply", WAIT),
+        "no barge-in:\n{}",
+        gw.log_text()
+    );
+    // The words said over the answer are the next turn.
+    let heard = wait_events(&gw, &call, "assist_heard", 2, WAIT);
+    assert_eq!(heard[1]["text"], SAID);
+    wait_events(&gw, &call, "assist_answered", 2, WAIT);
+    door.command("hangup", "").expect("hang up");
+    door.wait_event("CALL_CLOSED", WAIT).expect("closed");
+
+    // Where the first answer began, in what the phone received: the first sound after the
+    // first words (the gateway sends silence until then), checked to be the answer's start.
+    let reply = spoken(&dir, &ha, &answer, "answer");
+    let reply = audio::trim(&reply, 8000, 0.01, 0.02).to_vec();
+    let got = received(&dir, &door, "barge-in");
+    let said_len = words_seconds(&dir.file("said-8k.wav"));
+    let from = ((lead + said_len) * 8000.0) as usize;
+    let onset = (from..got.len().saturating_sub(80))
+        .step_by(80)
+        .find(|&i| audio::rms(&got[i..i + 80]) > 0.01)
+        .unwrap_or_else(|| panic!("the phone heard nothing after the first words"));
+    let near = onset.saturating_sub(400);
+    // Its first 0.2 s: the caller cuts in soon after.
+    let head = &reply[..1600.min(reply.len())];
+    let m = audio::find(head, &got[near..(onset + 2400).min(got.len())], 8000)
+        .filter(|m| m.correlation > 0.8)
+        .unwrap_or_else(|| panic!("what the phone heard after the words is not the answer"));
+    let start = near + m.offset;
+    // Its last 0.3 s would still be speaking; the phone got (near) silence instead.
+    let tail = reply.len().saturating_sub(2400)..reply.len();
+    let played = &got[(start + tail.start).min(got.len())..(start + tail.end).min(got.len())];
+    let (want, have) = (audio::rms(&reply[tail.clone()]), audio::rms(played));
+    assert!(
+        want > 0.02 && have < want / 10.0,
+        "the answer's end was still played: RMS {have:.4} where the answer has {want:.4} \
+         (answer found at {:.2} s, {m:?}; {} samples received)",
+        start as f64 / 8000.0,
+        got.len()
     );
 }
