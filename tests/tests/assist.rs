@@ -261,7 +261,8 @@ fn a_caller_speaking_over_the_answer_cuts_it_short_and_is_heard() {
         &dir,
         "menu:\n  id: assistant\n  action:\n    command: assist\n    number: self\n",
     );
-    let words = spoken(&dir, &ha, SAID, "said");
+    // Writes said-8k.wav, the words the phone says.
+    spoken(&dir, &ha, SAID, "said");
     let lead = 3.0;
     let pause = 0.4;
     let source = utterance(&dir, &dir.file("said-8k.wav"), lead, pause);
