@@ -8,9 +8,10 @@
 //! to the loop (which mixes it into the call's outgoing audio, as a bridge does) and sends
 //! the call's received audio, which the loop hands it each tick, encoded as Opus.
 //!
-//! str0m's crypto is its `rust-crypto` back-end (RustCrypto and its own DTLS): pure Rust,
-//! except the DTLS certificate: `str0m-rust-crypto` makes it with rcgen over aws-lc, which
-//! is therefore linked (ARCHITECTURE.md, "WebRTC"). The product's TLS stays rustls with ring.
+//! str0m's cryptography is ours (`talk/crypto.rs`): RustCrypto and dimpl's DTLS, the
+//! certificate by rcgen over ring; the product's TLS stays rustls with ring.
+
+mod crypto;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -78,6 +79,7 @@ pub(crate) async fn start(
         .local_addr()
         .map_err(|e| format!("the browser's UDP port: {e}"))?;
     let mut rtc = Rtc::builder()
+        .set_crypto_provider(crypto::provider())
         .set_ice_lite(true)
         .clear_codecs()
         .enable_opus(true, false)
