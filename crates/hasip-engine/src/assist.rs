@@ -141,7 +141,8 @@ pub enum AssistUpdate {
         /// The conversation id for the next turn.
         conversation_id: Option<String>,
     },
-    /// The spoken answer, decoded at the call's rate (or why there is none).
+    /// The spoken answer, decoded at the call's rate, or why there is none (the turn is
+    /// then over without an answer and the caller may speak again).
     Reply(Result<Arc<[i16]>, String>),
     /// The turn failed (the pipeline's error, the websocket): Assist ends (`error`).
     Failed(String),

@@ -16,6 +16,9 @@ use hasip_ha::{ASSIST_RATE, AssistProgress, AssistRequest, HaClient};
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
 
+/// The pipeline's error code when speech-to-text heard no words.
+const NO_WORDS: &str = "stt-no-text-recognized";
+
 /// What a turn reports to the loop.
 #[derive(Debug)]
 pub(crate) struct AssistMsg {
@@ -176,6 +179,9 @@ async fn run_turn(t: Turn) {
     let (call, turn, tx) = (t.call, t.turn, t.tx.clone());
     let update = match turn_update(t).await {
         Ok(update) => update,
+        // A cough or a door slam: speech-to-text found no words. The caller may try again,
+        // as after an answer; Assist goes on.
+        Err(e) if e.contains(NO_WORDS) => AssistUpdate::Reply(Err(e)),
         Err(e) => AssistUpdate::Failed(e),
     };
     let _ = tx.send(AssistMsg { call, turn, update }).await;

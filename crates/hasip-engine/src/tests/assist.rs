@@ -317,6 +317,20 @@ fn answers_become_events_the_reply_plays_and_the_caller_can_speak_over_it() {
     );
     // No playback_done for Assist's replies.
     assert!(c.events().iter().all(|(n, _)| n != "playback_done"));
+    // A turn without an answer (nothing was recognised): Assist goes on, waiting.
+    c.say(200, 0.0);
+    c.say(600, 8000.0);
+    c.say(700, 0.0);
+    assert_eq!(
+        c.h.e.assist_phase(CallKey(1)),
+        Some(crate::assist::AssistPhase::Thinking)
+    );
+    c.update(3, AssistUpdate::Reply(Err("stt-no-text-recognized".into())));
+    assert_eq!(
+        c.h.e.assist_phase(CallKey(1)),
+        Some(crate::assist::AssistPhase::Waiting)
+    );
+    assert!(c.events().iter().all(|(n, _)| n != "assist_ended"));
 }
 
 #[test]
