@@ -2,16 +2,17 @@
 //! turn after turn, on any account and codec.
 //!
 //! The engine decides the turns; the shell carries the audio to the Assist pipeline
-//! (`assist_pipeline/run`) and brings the answers back. For each tapped frame of the
-//! caller's audio a voice-activity detector ([`hasip_media::vad`]) says where speech starts
-//! and ends:
+//! (`assist_pipeline/run`) and brings the answers back. A voice-activity detector
+//! ([`hasip_media::vad`]) hears each received packet as it arrives (ahead of the playout
+//! buffer, so 40 ms sooner) and says where speech starts and ends; the audio sent is the
+//! tapped frames, in order:
 //!
 //! - **Waiting**: nothing is sent; the last 300 ms are kept. Speech starts a turn:
 //!   [`AssistTap::TurnStarted`], the kept audio and then every frame
 //!   ([`AssistTap::Audio`]) go to [`MediaIo::assist`]. No speech for `silence_timeout`
 //!   ends Assist (`silence`).
 //! - **Speaking**: `end_of_speech` of quiet ends the turn's audio
-//!   ([`AssistTap::SpeechEnded`]); so do 20 s of speech.
+//!   ([`Output::AssistSpeechEnded`]); so do 20 s of speech.
 //! - **Thinking**: the pipeline works; [`Engine::handle_assist`] brings what it heard, its
 //!   answer and the spoken answer, which plays.
 //! - **Replying**: the answer plays; speech of 200 ms or more over it (barge-in) stops it
@@ -122,11 +123,6 @@ pub enum AssistTap<'a> {
         /// Its rate (the call's codec's).
         rate: u32,
     },
-    /// The caller stopped speaking: the turn's audio is complete.
-    SpeechEnded {
-        /// The turn.
-        turn: u64,
-    },
 }
 
 /// What the pipeline gave for a turn, for [`Engine::handle_assist`].
@@ -167,6 +163,10 @@ pub(crate) struct AssistState {
     /// The last [`PRE_ROLL`] of the caller's audio, at `rate`.
     pre_roll: VecDeque<i16>,
     rate: u32,
+    /// The rate of the audio the detector gets.
+    vad_rate: u32,
+    /// Speech has started but the turn is not announced yet (with the next tapped frame).
+    announce: bool,
 }
 
 impl AssistState {
@@ -231,11 +231,14 @@ impl Engine {
             conversation_id: None,
             pre_roll: VecDeque::new(),
             rate,
+            vad_rate: rate,
+            announce: false,
         }));
         c.media.assisting = true;
         let tap = c.media.wants_tap();
         if let Some(m) = c.media.session.as_mut() {
             m.set_tap(tap);
+            m.set_arrival_tap(true);
         }
         self.set_timer(key, Timer::Menu, None);
         self.assist_wait(now, key);
@@ -269,6 +272,7 @@ impl Engine {
         let replying = a.phase == AssistPhase::Replying;
         if let Some(m) = c.media.session.as_mut() {
             m.set_tap(tap);
+            m.set_arrival_tap(false);
             if replying {
                 m.stop_playback();
             }
@@ -325,33 +329,30 @@ impl Engine {
                 self.assist_end(now, key, AssistEnd::Error);
             }
             // The caller talked for the longest utterance: the turn's audio ends here.
-            AssistPhase::Speaking => self.assist_think(now, key, None),
+            AssistPhase::Speaking => self.assist_think(now, key),
             AssistPhase::Replying => self.set_timer(key, Timer::Assist, None),
         }
     }
 
-    /// The turn's audio is complete: tell the shell (through `io` when in a drain) and
-    /// wait for the pipeline.
-    fn assist_think(&mut self, now: Instant, key: CallKey, io: Option<&mut dyn crate::MediaIo>) {
+    /// The turn's audio is complete: tell the shell and wait for the pipeline. What the
+    /// playout buffer still holds of the turn (the end of the quiet) is not sent.
+    fn assist_think(&mut self, now: Instant, key: CallKey) {
         let Some(a) = self.calls.get_mut(&key).and_then(|c| c.assist.as_mut()) else {
             return;
         };
         a.phase = AssistPhase::Thinking;
         let turn = a.turn;
         tracing::debug!(call = key.0, turn, "assist: end of speech");
-        match io {
-            Some(io) => io.assist(key, AssistTap::SpeechEnded { turn }),
-            None => self
-                .outputs
-                .push_back(Output::AssistSpeechEnded { call: key, turn }),
-        }
+        self.outputs
+            .push_back(Output::AssistSpeechEnded { call: key, turn });
         self.set_timer(key, Timer::Assist, Some(now + MAX_THINKING));
     }
 
-    /// One tapped frame of what the caller said, at `rate` (from `drain_media`).
+    /// One tapped frame of what the caller said, at `rate` (from `drain_media`, after the
+    /// playout buffer): kept as lead-in, or sent while the caller speaks, the turn's start
+    /// announced first.
     pub(crate) fn assist_frame(
         &mut self,
-        now: Instant,
         key: CallKey,
         pcm: &[i16],
         rate: u32,
@@ -361,40 +362,58 @@ impl Engine {
             return;
         };
         if rate != a.rate {
-            // The codec changed (a re-INVITE): start the detector again at the new rate.
+            // The codec changed (a re-INVITE): the kept audio is at the old rate.
             a.rate = rate;
             a.pre_roll.clear();
+        }
+        if a.phase != AssistPhase::Speaking {
+            a.keep(pcm);
+            return;
+        }
+        if std::mem::take(&mut a.announce) {
+            let kept: Vec<i16> = a.pre_roll.drain(..).collect();
+            io.assist(
+                key,
+                AssistTap::TurnStarted {
+                    turn: a.turn,
+                    conversation_id: a.conversation_id.as_deref(),
+                },
+            );
+            io.assist(key, AssistTap::Audio { pcm: &kept, rate });
+        }
+        io.assist(key, AssistTap::Audio { pcm, rate });
+    }
+
+    /// A received packet's audio as it arrived, ahead of the playout buffer (from
+    /// `handle_rtp`): the detector decides here, 40 ms sooner than on the tapped frames,
+    /// where speech starts (the turn is announced with the next tapped frame, whose audio
+    /// then still holds the start) and where it ends.
+    pub(crate) fn assist_arrival(&mut self, now: Instant, key: CallKey, pcm: &[i16], rate: u32) {
+        let Some(a) = self.calls.get_mut(&key).and_then(|c| c.assist.as_mut()) else {
+            return;
+        };
+        if rate != a.vad_rate {
+            a.vad_rate = rate;
             a.vad = Vad::new(a.vad.config(), rate);
         }
-        let event = a.vad.process(pcm);
-        match a.phase {
-            AssistPhase::Speaking => {
-                io.assist(key, AssistTap::Audio { pcm, rate });
-                if event == Some(VadEvent::SpeechEnded) {
-                    self.assist_think(now, key, Some(io));
+        match (a.phase, a.vad.process(pcm)) {
+            (AssistPhase::Speaking, Some(VadEvent::SpeechEnded)) => {
+                if std::mem::take(&mut a.announce) {
+                    // Not a word of it was sent yet: no turn.
+                    a.turn -= 1;
+                    self.assist_wait(now, key);
+                } else {
+                    self.assist_think(now, key);
                 }
             }
-            AssistPhase::Thinking => a.keep(pcm),
-            AssistPhase::Waiting | AssistPhase::Replying => {
-                a.keep(pcm);
-                if event != Some(VadEvent::SpeechStarted) {
-                    return;
-                }
+            (AssistPhase::Waiting | AssistPhase::Replying, Some(VadEvent::SpeechStarted)) => {
                 let barge_in = a.phase == AssistPhase::Replying;
                 a.turn += 1;
                 a.phase = AssistPhase::Speaking;
+                a.announce = true;
                 let turn = a.turn;
                 let config = AssistState::vad_config(&a.settings, VadConfig::default().onset);
                 a.vad.set_config(config);
-                let kept: Vec<i16> = a.pre_roll.drain(..).collect();
-                io.assist(
-                    key,
-                    AssistTap::TurnStarted {
-                        turn,
-                        conversation_id: a.conversation_id.as_deref(),
-                    },
-                );
-                io.assist(key, AssistTap::Audio { pcm: &kept, rate });
                 if barge_in {
                     tracing::info!(
                         call = key.0,
@@ -413,6 +432,7 @@ impl Engine {
                 }
                 self.set_timer(key, Timer::Assist, Some(now + MAX_UTTERANCE));
             }
+            _ => {}
         }
     }
 

@@ -371,6 +371,15 @@ impl Engine {
             m.handle_rtcp(now, from, data);
         } else {
             m.handle_rtp(now, from, data);
+            // Assist's detector hears the packet as it arrives.
+            if let Some(pcm) = m.take_arrival() {
+                let mut heard = std::mem::take(&mut self.scratch.0);
+                heard.clear();
+                heard.extend_from_slice(pcm);
+                let rate = self.calls.get(&call).map_or(8000, |c| c.media.rate);
+                self.assist_arrival(now, call, &heard, rate);
+                self.scratch.0 = heard;
+            }
         }
         self.mark_media(call);
         self.media_events(now, call);
@@ -469,7 +478,7 @@ impl Engine {
                     io.talk(key, &rx, rate);
                 }
                 if assisting {
-                    self.assist_frame(now, key, &rx, rate, io);
+                    self.assist_frame(key, &rx, rate, io);
                 }
                 if let Some(p) = partner
                     && let Some(pm) = self

@@ -256,8 +256,8 @@ pub enum Output {
         /// The rate the spoken answers are wanted at (the call's codec's).
         rate: u32,
     },
-    /// The caller's turn `turn` ended without a drain (the longest utterance): as
-    /// [`crate::AssistTap::SpeechEnded`].
+    /// The caller stopped speaking (or talked for the longest utterance): turn `turn`'s
+    /// audio is complete.
     AssistSpeechEnded {
         /// The call.
         call: CallKey,

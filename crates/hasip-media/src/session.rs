@@ -446,6 +446,10 @@ pub struct MediaSession {
 
     // Taps.
     tap: bool,
+    /// The last received packet's audio, decoded, kept for [`MediaSession::take_arrival`].
+    arrival_tap: bool,
+    arrival: Vec<i16>,
+    arrival_fresh: bool,
     playout: PlayoutBuffer,
     tap_queue: VecDeque<(Vec<i16>, Vec<i16>)>,
     tap_pool: Vec<(Vec<i16>, Vec<i16>)>,
@@ -574,6 +578,9 @@ impl MediaSession {
             last_rx: None,
             no_media_reported: false,
             tap: false,
+            arrival_tap: false,
+            arrival: Vec::new(),
+            arrival_fresh: false,
             playout: PlayoutBuffer::new(rate, c.clock_rate(), delay, delay + frame_samples * 4),
             tap_queue: VecDeque::new(),
             tap_pool: Vec::new(),
@@ -788,6 +795,23 @@ impl MediaSession {
             ))
             .unwrap_or(now)
         }
+    }
+
+    /// Keeps each received packet's decoded audio for [`MediaSession::take_arrival`]: what
+    /// the remote said as it arrives, ahead of the playout buffer's delay (for a
+    /// voice-activity detector that must be quick).
+    pub fn set_arrival_tap(&mut self, on: bool) {
+        self.arrival_tap = on;
+        self.arrival_fresh = false;
+    }
+
+    /// The audio of the packet received last, decoded at the codec's rate, once (`None`
+    /// when no audio packet arrived since, or the arrival tap is off).
+    pub fn take_arrival(&mut self) -> Option<&[i16]> {
+        if !std::mem::take(&mut self.arrival_fresh) {
+            return None;
+        }
+        Some(&self.arrival)
     }
 
     /// Turns the tap on or off: while on, every tick makes a [`TapFrame`] available from

@@ -151,12 +151,16 @@ impl Links {
                     );
                 }
             }
-            // Dropping the sender ends the turn's audio.
-            AssistTap::SpeechEnded { turn } => {
-                if link.current.as_ref().is_some_and(|(t, _)| *t == turn) {
-                    link.current = None;
-                }
-            }
+        }
+    }
+
+    /// `Output::AssistSpeechEnded`: the turn's audio is complete (dropping its sender ends
+    /// it).
+    pub(crate) fn speech_ended(&mut self, call: CallKey, turn: u64) {
+        if let Some(link) = self.links.get_mut(&call)
+            && link.current.as_ref().is_some_and(|(t, _)| *t == turn)
+        {
+            link.current = None;
         }
     }
 }

@@ -60,6 +60,11 @@ impl MediaSession {
             };
             let pcm = &self.rx_pcm[..n];
             self.dtmf_rx.audio(now, pcm, &mut self.events);
+            if self.arrival_tap {
+                self.arrival.clear();
+                self.arrival.extend_from_slice(pcm);
+                self.arrival_fresh = true;
+            }
             if self.tap {
                 self.playout.push(p.timestamp, pcm);
             }

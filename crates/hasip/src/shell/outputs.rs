@@ -276,10 +276,7 @@ async fn drain_outputs(engine: &mut Engine, io: &mut Io) {
                 let client = io.ha.as_ref().map(|h| &h.client);
                 io.assists.start(client, call, pipeline, language, rate);
             }
-            Output::AssistSpeechEnded { call, turn } => {
-                io.assists
-                    .tap(call, hasip_engine::AssistTap::SpeechEnded { turn });
-            }
+            Output::AssistSpeechEnded { call, turn } => io.assists.speech_ended(call, turn),
             Output::AssistStop { call } => io.assists.stop(call),
             other => tracing::warn!(?other, "output not handled by this shell"),
         }
