@@ -615,3 +615,35 @@ fn a_peer_on_this_host_may_send_from_our_advertised_address() {
     }
     assert_eq!(h.session.stats().foreign_source, 4);
 }
+
+/// The arrival tap (Assist's detector): each received packet's audio, decoded, once, as
+/// soon as it arrives, while the playout buffer still holds it back; nothing when off.
+#[test]
+fn the_arrival_tap_gives_each_packet_at_once_and_once() {
+    let mut h = Harness::new(config());
+    let from = remote();
+    let speech = [1000i16; 160];
+    h.session
+        .handle_rtp(h.at(0), from, &pcmu_packet(1, 0, 9, &speech));
+    assert!(h.session.take_arrival().is_none(), "the tap is off");
+    h.session.set_arrival_tap(true);
+    h.session.set_tap(true);
+    h.session
+        .handle_rtp(h.at(20), from, &pcmu_packet(2, 160, 9, &speech));
+    let got = h
+        .session
+        .take_arrival()
+        .expect("the packet's audio")
+        .to_vec();
+    assert_eq!(got.len(), 160);
+    assert!(got.iter().all(|s| (900..=1100).contains(s)), "{got:?}");
+    assert!(h.session.take_arrival().is_none(), "once");
+    // The tapped frames are still behind the 40 ms playout delay: silence so far.
+    h.session.handle_tick(h.at(20));
+    let f = h.session.poll_frame().expect("a frame");
+    assert!(f.received.iter().all(|&s| s == 0));
+    h.session.set_arrival_tap(false);
+    h.session
+        .handle_rtp(h.at(40), from, &pcmu_packet(3, 320, 9, &speech));
+    assert!(h.session.take_arrival().is_none(), "off again");
+}
