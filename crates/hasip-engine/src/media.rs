@@ -194,6 +194,8 @@ impl Engine {
                     tracing::info!(call = key.0, codec = n.codec.name(), "codec changed");
                 }
                 m.set_tap(c.media.wants_tap());
+                // A new session (a re-INVITE) of a call that runs Assist: its detector goes on.
+                m.set_arrival_tap(c.media.assisting);
                 let anchor = *self.tick_anchor.get_or_insert(now);
                 let grid = anchor + sub_tick() * phase;
                 m.set_grid(grid);

@@ -48,6 +48,8 @@ struct Caller {
     h: H,
     wire: AssistWire,
     codec: Box<dyn hasip_media::AudioCodec>,
+    /// The payload type the phone sends with.
+    pt: u8,
     seq: u16,
     ts: u32,
     tag: String,
@@ -67,6 +69,7 @@ impl Caller {
             h,
             wire: AssistWire::default(),
             codec: hasip_media::Codec::Pcmu.instantiate().unwrap(),
+            pt: 0,
             seq: 1,
             ts: 0,
             tag,
@@ -90,7 +93,7 @@ impl Caller {
                 .collect();
             let mut payload = [0u8; 160];
             self.codec.encode(&pcm, &mut payload).unwrap();
-            let mut p = vec![0x80, 0, (self.seq >> 8) as u8, self.seq as u8];
+            let mut p = vec![0x80, self.pt, (self.seq >> 8) as u8, self.seq as u8];
             p.extend_from_slice(&self.ts.to_be_bytes());
             p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
             p.extend_from_slice(&payload);
@@ -446,4 +449,53 @@ fn assist_needs_a_connected_call_and_stop_assist_a_running_one() {
         h.e.handle_command(h.now, Command::StopAssist { number: id })
             .unwrap_err();
     assert!(err.0.contains("does not run assist"), "{err}");
+}
+
+/// A re-INVITE that changes the codec (PCMU to PCMA) gives the call a new media session;
+/// Assist's detector keeps hearing the caller on it.
+#[test]
+fn a_codec_change_in_the_middle_of_assist_keeps_the_caller_heard() {
+    let mut c = Caller::new();
+    let number = c.id();
+    c.command(Command::Assist {
+        number,
+        settings: AssistSettings::default(),
+    });
+    c.say(200, 0.0);
+    let pcma = SDP
+        .replace("RTP/AVP 0 101", "RTP/AVP 8 101")
+        .replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000");
+    let body = pcma.replace('\n', "\r\n");
+    let tag = c.tag.clone();
+    let reinvite = in_dialog("INVITE", &tag, 5).replace(
+        "Content-Length: 0\n\n",
+        &format!(
+            "Contact: <sip:door@127.0.0.1:5070>\nContent-Type: application/sdp\nContent-Length: {}\n\n{}",
+            body.len(),
+            pcma
+        ),
+    );
+    c.h.recv(&reinvite);
+    assert!(
+        c.h.sent.iter().any(|m| m.status() == Some(200)),
+        "the re-INVITE is answered: {:?}",
+        c.h.sent
+    );
+    c.codec = hasip_media::Codec::Pcma.instantiate().unwrap();
+    c.pt = 8;
+    c.say(200, 0.0);
+    c.say(600, 8000.0);
+    c.say(700, 0.0);
+    assert!(
+        c.wire
+            .taps
+            .iter()
+            .any(|t| matches!(t, Tap::Started(1, _, _))),
+        "{:?}",
+        c.wire.taps
+    );
+    assert_eq!(
+        c.h.e.assist_phase(CallKey(1)),
+        Some(crate::assist::AssistPhase::Thinking)
+    );
 }
