@@ -27,7 +27,7 @@ use hasip_tests::gateway::Gateway;
 use hasip_tests::ha::{HaOptions, HomeAssistant};
 use hasip_tests::wait_for;
 use hasip_tests::workdir::WorkDir;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const ENGINE: &str = "sip_test_tts";
 const SAID: &str = "turn on SIP test switch";
@@ -209,20 +209,10 @@ fn main() {
         &theirs,
         &utterance,
         &dir.file("voip-0.wav"),
-        &|| {
-            ha.get("states")
-                .is_some_and(|(_, body)| body.contains("_allow_calls"))
-        },
+        &|| ha.voip_allow_switch().is_some(),
     );
-    let allow = wait_for(WAIT, Duration::from_millis(100), || {
-        let (_, body) = ha.get("states")?;
-        let states: Vec<Value> = serde_json::from_str(&body).ok()?;
-        states.into_iter().find_map(|e| {
-            let id = e["entity_id"].as_str()?;
-            (id.starts_with("switch.") && id.ends_with("_allow_calls")).then(|| id.to_owned())
-        })
-    })
-    .expect("an allow-calls switch");
+    let allow = wait_for(WAIT, Duration::from_millis(100), || ha.voip_allow_switch())
+        .expect("an allow-calls switch");
     ha.post("services/switch/turn_on", &json!({"entity_id": allow}))
         .expect("allow the calls");
 

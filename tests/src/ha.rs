@@ -498,6 +498,17 @@ impl HomeAssistant {
             .unwrap_or_default()
     }
 
+    /// The allow-calls switch the VoIP integration makes for a device that called it,
+    /// once it exists (`switch.…_allow_calls`).
+    pub fn voip_allow_switch(&self) -> Option<String> {
+        let (_, body) = self.get("states")?;
+        let states: Vec<Value> = serde_json::from_str(&body).ok()?;
+        states.into_iter().find_map(|e| {
+            let id = e["entity_id"].as_str()?;
+            (id.starts_with("switch.") && id.ends_with("_allow_calls")).then(|| id.to_owned())
+        })
+    }
+
     /// The state of an entity (`on`, `off`, …).
     pub fn state(&self, entity_id: &str) -> Option<String> {
         let (status, body) = self.get(&format!("states/{entity_id}"))?;

@@ -925,15 +925,8 @@ fn a_phone_is_bridged_to_home_assistants_voice_assistant() {
         .expect("both legs ended");
 
     // 2. The device allowed (its switch, as a user flips it): the Assist pipeline.
-    let allow = wait_for(WAIT, Duration::from_millis(100), || {
-        let (_, body) = ha.get("states")?;
-        let states: Vec<Value> = serde_json::from_str(&body).ok()?;
-        states.into_iter().find_map(|e| {
-            let id = e["entity_id"].as_str()?;
-            (id.starts_with("switch.") && id.ends_with("_allow_calls")).then(|| id.to_owned())
-        })
-    })
-    .expect("Home Assistant made an allow-calls switch for the gateway");
+    let allow = wait_for(WAIT, Duration::from_millis(100), || ha.voip_allow_switch())
+        .expect("Home Assistant made an allow-calls switch for the gateway");
     ha.post("services/switch/turn_on", &json!({"entity_id": allow}))
         .expect("allow the calls");
     wait_state(&ha, &allow, "on");

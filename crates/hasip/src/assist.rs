@@ -1,7 +1,7 @@
 //! Assist's link to Home Assistant (issue 20): each turn the engine starts for a call
 //! becomes one `assist_pipeline/run` over the websocket (hasip-ha), fed with the caller's
-//! audio as the engine taps it (resampled to 16 kHz on the loop, a few microseconds a
-//! frame) until the engine says the caller stopped; what the pipeline reports, and the
+//! audio as the engine taps it (resampled to 16 kHz on the loop, a few microseconds and
+//! one allocation a frame) until the engine says the caller stopped; what the pipeline reports, and the
 //! spoken answer fetched and decoded at the call's rate, go back to the loop as
 //! [`AssistMsg`]s for [`hasip_engine::Engine::handle_assist`].
 //!
@@ -39,8 +39,6 @@ const QUEUED_CHUNKS: usize = 500;
 pub(crate) struct Links {
     links: HashMap<CallKey, Link>,
     tx: mpsc::Sender<AssistMsg>,
-    /// Reused for resampling each frame.
-    scratch: Vec<i16>,
 }
 
 #[derive(Debug)]
@@ -61,7 +59,6 @@ impl Links {
         Self {
             links: HashMap::new(),
             tx,
-            scratch: Vec::new(),
         }
     }
 
@@ -141,9 +138,11 @@ impl Links {
                 let Some((turn, audio)) = &link.current else {
                     return;
                 };
-                self.scratch.clear();
-                hasip_media::mix::resample_into(pcm, rate, ASSIST_RATE, &mut self.scratch);
-                if audio.try_send(self.scratch.clone()).is_err() {
+                // Resampled straight into what crosses to the turn's task: one allocation.
+                let mut chunk =
+                    Vec::with_capacity(pcm.len() * ASSIST_RATE as usize / rate.max(1) as usize + 1);
+                hasip_media::mix::resample_into(pcm, rate, ASSIST_RATE, &mut chunk);
+                if audio.try_send(chunk).is_err() {
                     tracing::debug!(
                         call = call.0,
                         turn,

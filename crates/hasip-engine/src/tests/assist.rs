@@ -3,6 +3,7 @@
 //! caller speaking over it, a leave digit, the silence timeout and the call ending.
 
 use super::*;
+use crate::assist::AssistPhase;
 use crate::{AssistSettings, AssistTap, AssistUpdate};
 
 /// What the engine hands the shell's Assist, flattened.
@@ -134,6 +135,10 @@ impl Caller {
             .retain(|o| !matches!(o, Output::AssistSpeechEnded { .. }));
     }
 
+    fn phase(&self) -> Option<AssistPhase> {
+        self.h.e.assist_phase(CallKey(1))
+    }
+
     fn ms(&self, t: Instant) -> u128 {
         t.duration_since(self.h.base).as_millis()
     }
@@ -238,10 +243,7 @@ fn a_turn_starts_with_speech_sends_it_with_its_lead_in_and_ends_after_the_silenc
         .sum();
     let ms = samples / 8;
     assert!((1700..=1760).contains(&ms), "{ms} ms of audio sent");
-    assert_eq!(
-        c.h.e.assist_phase(CallKey(1)),
-        Some(crate::assist::AssistPhase::Thinking)
-    );
+    assert_eq!(c.phase(), Some(AssistPhase::Thinking));
     // Nothing more is sent while the pipeline thinks.
     let taps = c.wire.taps.len();
     c.say(200, 0.0);
@@ -290,23 +292,14 @@ fn answers_become_events_the_reply_plays_and_the_caller_can_speak_over_it() {
         "{} loud packets",
         c.wire.loud_packets
     );
-    assert_eq!(
-        c.h.e.assist_phase(CallKey(1)),
-        Some(crate::assist::AssistPhase::Replying)
-    );
+    assert_eq!(c.phase(), Some(AssistPhase::Replying));
     // A short sound over the reply does not interrupt it.
     c.say(100, 8000.0);
     c.say(200, 0.0);
-    assert_eq!(
-        c.h.e.assist_phase(CallKey(1)),
-        Some(crate::assist::AssistPhase::Replying)
-    );
+    assert_eq!(c.phase(), Some(AssistPhase::Replying));
     // Speech does: the reply stops and turn 2 starts, in the conversation of turn 1.
     c.say(400, 8000.0);
-    assert_eq!(
-        c.h.e.assist_phase(CallKey(1)),
-        Some(crate::assist::AssistPhase::Speaking)
-    );
+    assert_eq!(c.phase(), Some(AssistPhase::Speaking));
     assert!(
         c.wire.taps.contains(&Tap::Started(
             2,
@@ -333,25 +326,16 @@ fn answers_become_events_the_reply_plays_and_the_caller_can_speak_over_it() {
     c.say(600, 0.0);
     c.update(2, AssistUpdate::Reply(Ok(reply[..1600].into())));
     c.say(600, 0.0);
-    assert_eq!(
-        c.h.e.assist_phase(CallKey(1)),
-        Some(crate::assist::AssistPhase::Waiting)
-    );
+    assert_eq!(c.phase(), Some(AssistPhase::Waiting));
     // No playback_done for Assist's replies.
     assert!(c.events().iter().all(|(n, _)| n != "playback_done"));
     // A turn without an answer (nothing was recognised): Assist goes on, waiting.
     c.say(200, 0.0);
     c.say(600, 8000.0);
     c.say(700, 0.0);
-    assert_eq!(
-        c.h.e.assist_phase(CallKey(1)),
-        Some(crate::assist::AssistPhase::Thinking)
-    );
+    assert_eq!(c.phase(), Some(AssistPhase::Thinking));
     c.update(3, AssistUpdate::Reply(Err("stt-no-text-recognized".into())));
-    assert_eq!(
-        c.h.e.assist_phase(CallKey(1)),
-        Some(crate::assist::AssistPhase::Waiting)
-    );
+    assert_eq!(c.phase(), Some(AssistPhase::Waiting));
     assert!(c.events().iter().all(|(n, _)| n != "assist_ended"));
 }
 
@@ -383,7 +367,7 @@ fn a_leave_digit_ends_assist_and_reaches_the_menu_other_digits_do_not() {
             .iter()
             .any(|o| matches!(o, Output::AssistStop { call: CallKey(1) }))
     );
-    assert_eq!(c.h.e.assist_phase(CallKey(1)), None);
+    assert_eq!(c.phase(), None);
 }
 
 #[test]
@@ -494,8 +478,5 @@ fn a_codec_change_in_the_middle_of_assist_keeps_the_caller_heard() {
         "{:?}",
         c.wire.taps
     );
-    assert_eq!(
-        c.h.e.assist_phase(CallKey(1)),
-        Some(crate::assist::AssistPhase::Thinking)
-    );
+    assert_eq!(c.phase(), Some(AssistPhase::Thinking));
 }

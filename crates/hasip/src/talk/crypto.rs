@@ -207,8 +207,16 @@ fn gcm_open<A: AeadInPlace + AeadCore<NonceSize = U12, TagSize = U16>>(
         .get_mut(..n)
         .ok_or_else(|| failed("output shorter than the input"))?;
     out.copy_from_slice(&input[..n]);
-    let aad: Vec<u8> = aads.concat();
-    aead.decrypt_in_place_detached(iv.into(), &aad, out, input[n..].into())
+    // SRTP passes one AAD, SRTCP two: join them only then.
+    let joined;
+    let aad = match aads {
+        [one] => *one,
+        _ => {
+            joined = aads.concat();
+            &joined
+        }
+    };
+    aead.decrypt_in_place_detached(iv.into(), aad, out, input[n..].into())
         .map_err(|_| failed("GCM authentication"))?;
     Ok(n)
 }
@@ -217,81 +225,60 @@ fn gcm_open<A: AeadInPlace + AeadCore<NonceSize = U12, TagSize = U16>>(
 struct Gcm128Factory;
 static GCM128: Gcm128Factory = Gcm128Factory;
 
-struct Gcm128(aes_gcm::Aes128Gcm);
+#[derive(Debug)]
+struct Gcm256Factory;
+static GCM256: Gcm256Factory = Gcm256Factory;
 
-impl std::fmt::Debug for Gcm128 {
+/// An AES-GCM cipher (128 or 256) for SRTP; its key is not shown by `Debug`.
+struct Gcm<A>(A);
+
+impl<A> std::fmt::Debug for Gcm<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Gcm128")
+        f.write_str("Gcm")
     }
 }
 
 impl SupportedAeadAes128Gcm for Gcm128Factory {
     fn create_cipher(&self, key: [u8; 16], _encrypt: bool) -> Box<dyn AeadAes128GcmCipher> {
-        Box::new(Gcm128(aes_gcm::Aes128Gcm::new(&key.into())))
-    }
-}
-
-impl AeadAes128GcmCipher for Gcm128 {
-    fn encrypt(
-        &mut self,
-        iv: &[u8; 12],
-        aad: &[u8],
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        gcm_seal(&self.0, iv, aad, input, output)
-    }
-
-    fn decrypt(
-        &mut self,
-        iv: &[u8; 12],
-        aads: &[&[u8]],
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<usize, CryptoError> {
-        gcm_open(&self.0, iv, aads, input, output)
-    }
-}
-
-#[derive(Debug)]
-struct Gcm256Factory;
-static GCM256: Gcm256Factory = Gcm256Factory;
-
-struct Gcm256(aes_gcm::Aes256Gcm);
-
-impl std::fmt::Debug for Gcm256 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Gcm256")
+        Box::new(Gcm(aes_gcm::Aes128Gcm::new(&key.into())))
     }
 }
 
 impl SupportedAeadAes256Gcm for Gcm256Factory {
     fn create_cipher(&self, key: [u8; 32], _encrypt: bool) -> Box<dyn AeadAes256GcmCipher> {
-        Box::new(Gcm256(aes_gcm::Aes256Gcm::new(&key.into())))
+        Box::new(Gcm(aes_gcm::Aes256Gcm::new(&key.into())))
     }
 }
 
-impl AeadAes256GcmCipher for Gcm256 {
-    fn encrypt(
-        &mut self,
-        iv: &[u8; 12],
-        aad: &[u8],
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        gcm_seal(&self.0, iv, aad, input, output)
-    }
+/// str0m's two GCM cipher traits have the same methods: one body for both.
+macro_rules! gcm_cipher {
+    ($trait:ident, $aes:ty) => {
+        impl $trait for Gcm<$aes> {
+            fn encrypt(
+                &mut self,
+                iv: &[u8; 12],
+                aad: &[u8],
+                input: &[u8],
+                output: &mut [u8],
+            ) -> Result<(), CryptoError> {
+                gcm_seal(&self.0, iv, aad, input, output)
+            }
 
-    fn decrypt(
-        &mut self,
-        iv: &[u8; 12],
-        aads: &[&[u8]],
-        input: &[u8],
-        output: &mut [u8],
-    ) -> Result<usize, CryptoError> {
-        gcm_open(&self.0, iv, aads, input, output)
-    }
+            fn decrypt(
+                &mut self,
+                iv: &[u8; 12],
+                aads: &[&[u8]],
+                input: &[u8],
+                output: &mut [u8],
+            ) -> Result<usize, CryptoError> {
+                gcm_open(&self.0, iv, aads, input, output)
+            }
+        }
+    };
 }
+
+gcm_cipher!(AeadAes128GcmCipher, aes_gcm::Aes128Gcm);
+gcm_cipher!(AeadAes256GcmCipher, aes_gcm::Aes256Gcm);
 
 #[derive(Debug)]
 struct Dtls;
@@ -400,7 +387,7 @@ mod tests {
 
     #[test]
     fn gcm_round_trips_and_refuses_a_changed_byte() {
-        let g = Gcm128(aes_gcm::Aes128Gcm::new(&[7u8; 16].into()));
+        let g = Gcm(aes_gcm::Aes128Gcm::new(&[7u8; 16].into()));
         let iv = [3u8; 12];
         let mut sealed = [0u8; 5 + TAG];
         gcm_seal(&g.0, &iv, b"header", b"hello", &mut sealed).unwrap();
