@@ -12,6 +12,27 @@ pub fn udp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> Opt
     let port = sock.local_addr().ok()?.port();
     let payload = message.replace("{port}", &port.to_string());
     sock.send_to(payload.as_bytes(), target).ok()?;
+    first_answer(&sock, timeout)
+}
+
+/// Sends `payload` exactly as given from a socket bound to `source` (a message whose Via
+/// names no `rport` is answered at the Via's port: bind that one); returns the first answer
+/// that is not a `100 Trying`, or `None` when nothing comes within `timeout`.
+///
+/// # Errors
+/// When `source` cannot be bound or the datagram not sent.
+pub fn udp_send_from(
+    source: SocketAddr,
+    target: SocketAddr,
+    payload: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Option<String>> {
+    let sock = UdpSocket::bind(source)?;
+    sock.send_to(payload, target)?;
+    Ok(first_answer(&sock, timeout))
+}
+
+fn first_answer(sock: &UdpSocket, timeout: Duration) -> Option<String> {
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -51,7 +72,19 @@ pub fn tcp_request(target: SocketAddr, message: &str, timeout: Duration) -> TcpO
         Err(e) => return TcpOutcome::Failed(format!("local address: {e}")),
     };
     let payload = message.replace("{port}", &port.to_string());
-    if let Err(e) = s.write_all(payload.as_bytes()) {
+    send_and_read(&mut s, payload.as_bytes(), timeout)
+}
+
+/// Sends `payload` exactly as given over a fresh TCP connection; as [`tcp_request`].
+pub fn tcp_request_bytes(target: SocketAddr, payload: &[u8], timeout: Duration) -> TcpOutcome {
+    match TcpStream::connect_timeout(&target, timeout) {
+        Ok(mut s) => send_and_read(&mut s, payload, timeout),
+        Err(e) => TcpOutcome::Failed(format!("connect: {e}")),
+    }
+}
+
+fn send_and_read(s: &mut TcpStream, payload: &[u8], timeout: Duration) -> TcpOutcome {
+    if let Err(e) = s.write_all(payload) {
         return TcpOutcome::Failed(format!("write: {e}"));
     }
     let mut got = Vec::new();
