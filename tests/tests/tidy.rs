@@ -374,3 +374,40 @@ fn saved_proptest_failures_are_replayed_and_every_fuzz_target_runs_in_ci() {
         "./build.sh test does not run the fuzz targets"
     );
 }
+
+/// Where RustSec's database cannot be fetched (CI), `./build.sh test` checks advisories
+/// against `deny/advisories`: it must have been taken for every crate Cargo.lock names, or
+/// a new dependency would go unchecked there.
+#[test]
+fn the_advisory_snapshot_covers_every_crate_of_the_lock_file() {
+    let root = workspace_root();
+    let snapshot = read(&root.join("deny/advisories/SNAPSHOT"));
+    let taken: BTreeSet<&str> = snapshot
+        .lines()
+        .filter_map(|l| l.strip_prefix("crate "))
+        .collect();
+    let lock = read(&root.join("Cargo.lock"));
+    let missing: BTreeSet<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \"")?.strip_suffix('"'))
+        .filter(|name| !taken.contains(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "deny/advisories was not taken for {missing:?}: run deny/snapshot.sh"
+    );
+    assert!(
+        snapshot.lines().any(|l| l.starts_with("date ")),
+        "deny/advisories/SNAPSHOT has no date"
+    );
+    for dir in std::fs::read_dir(root.join("deny/advisories/crates"))
+        .expect("read deny/advisories/crates")
+        .filter_map(Result::ok)
+    {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        assert!(
+            taken.contains(name.as_str()),
+            "deny/advisories/crates/{name} is for no crate of the snapshot"
+        );
+    }
+}
