@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes deny/advisories: from RustSec's advisory database, the advisories of every crate
-# named in Cargo.lock, with the database's commit and date and the list of crates it was
+# Cargo.lock takes from a registry or Git, with the database's commit and date and the list of crates it was
 # taken for (SNAPSHOT). `./build.sh test` checks against it where the database cannot be
 # fetched (CI cannot reach GitHub); tests/tests/tidy.rs fails when Cargo.lock names a crate
 # the snapshot was not taken for. Run it after changing dependencies:
@@ -22,7 +22,8 @@ fi
 out=deny/advisories
 rm -rf "$out"
 mkdir -p "$out/crates"
-names=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.lock | sort -u)
+# The crates from a registry or Git (the workspace's own have no `source`).
+names=$(awk '/^name = / { gsub(/"/, "", $3); name = $3 } /^source = / { print name }' Cargo.lock | sort -u)
 taken=0
 for name in $names; do
   if [ -d "$db/crates/$name" ]; then
