@@ -51,6 +51,7 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
             &["hasip-engine", "hasip-sip", "hasip-menu"][..],
         ),
         ("hasip-ha", &[][..]),
+        ("hasip-trim", &[][..]),
         (
             "hasip",
             &[
@@ -61,6 +62,7 @@ fn allowed_edges() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "hasip-engine",
                 "hasip-bus",
                 "hasip-ha",
+                "hasip-trim",
             ][..],
         ),
         (
@@ -254,6 +256,50 @@ fn pure_crates_forbid_clock_threads_and_sockets_in_clippy() {
     }
 }
 
+/// The one crate with an `unsafe` block (ARCHITECTURE.md, invariant 4).
+const UNSAFE_CRATE: &str = "crates/hasip-trim";
+
+/// `[workspace.lints]`'s tables, and the unsafe crate's own, as "table key = value" lines.
+fn lint_lines(manifest: &str, prefix: &str) -> BTreeSet<String> {
+    let mut table = String::new();
+    let mut out = BTreeSet::new();
+    for line in manifest.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = name.to_owned();
+        } else if let Some(kind) = table.strip_prefix(prefix)
+            && !line.is_empty()
+            && !line.starts_with('#')
+        {
+            out.insert(format!("{kind} {line}"));
+        }
+    }
+    out
+}
+
+fn the_unsafe_crate_keeps_its_one_unsafe_call(dir: &Path, workspace: &str) {
+    let want: BTreeSet<String> = lint_lines(workspace, "workspace.lints.")
+        .into_iter()
+        .map(|l| l.replace("unsafe_code = \"forbid\"", "unsafe_code = \"deny\""))
+        .collect();
+    assert!(
+        want.contains("rust unsafe_code = \"deny\""),
+        "workspace lints: {want:?}"
+    );
+    assert_eq!(
+        lint_lines(&read(&dir.join("Cargo.toml")), "lints."),
+        want,
+        "{}: the workspace's lints, unsafe_code denied",
+        dir.display()
+    );
+    let lib = read(&dir.join("src/lib.rs"));
+    assert!(lib.contains("#![deny(unsafe_code)]"));
+    assert_eq!(lib.matches("#[allow(unsafe_code)]").count(), 1);
+    assert_eq!(lib.matches("unsafe {").count(), 1);
+    let mut files = Vec::new();
+    rust_files(&dir.join("src"), &mut files);
+    assert_eq!(files.len(), 1, "{}: one file, src/lib.rs", dir.display());
+}
+
 #[test]
 fn every_crate_inherits_the_workspace_lints_and_forbids_unsafe() {
     let root = workspace_root();
@@ -264,7 +310,12 @@ fn every_crate_inherits_the_workspace_lints_and_forbids_unsafe() {
         .filter(|p| p.join("Cargo.toml").is_file())
         .collect();
     dirs.push(root.join("tests"));
+    let workspace = read(&root.join("Cargo.toml"));
     for dir in dirs {
+        if dir.ends_with(UNSAFE_CRATE) {
+            the_unsafe_crate_keeps_its_one_unsafe_call(&dir, &workspace);
+            continue;
+        }
         let manifest = read(&dir.join("Cargo.toml"));
         assert!(
             manifest.contains("[lints]\nworkspace = true"),
