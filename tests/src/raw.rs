@@ -15,23 +15,6 @@ pub fn udp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> Opt
     first_answer(&sock, timeout)
 }
 
-/// Sends `payload` exactly as given from a socket bound to `source` (a message whose Via
-/// names no `rport` is answered at the Via's port: bind that one); returns the first answer
-/// that is not a `100 Trying`, or `None` when nothing comes within `timeout`.
-///
-/// # Errors
-/// When `source` cannot be bound or the datagram not sent.
-pub fn udp_send_from(
-    source: SocketAddr,
-    target: SocketAddr,
-    payload: &[u8],
-    timeout: Duration,
-) -> std::io::Result<Option<String>> {
-    let sock = UdpSocket::bind(source)?;
-    sock.send_to(payload, target)?;
-    Ok(first_answer(&sock, timeout))
-}
-
 fn first_answer(sock: &UdpSocket, timeout: Duration) -> Option<String> {
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; 65_536];
