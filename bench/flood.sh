@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Floods from one source (issue 21): sipp sends INVITEs (tests/sipp/uac_call.xml: each call
 # answered lasts 0.4 s) at RATE per second for SECONDS from 127.0.0.2, a private address
-# the direct-call account takes calls from, then OPTIONS at the same rate; meanwhile a
-# legitimate call from 127.0.0.1 must be answered. Reports RSS before, at the peak and 35 s
-# after (when the last transactions are gone), how many calls the flood got answered and how many incoming_call events it caused.
+# the direct-call account takes calls from, then OPTIONS and then REGISTERs at the same
+# rate (both answered statelessly: 200 and 405); meanwhile a legitimate call from 127.0.0.1
+# must be answered. Reports RSS before, at the peak and 35 s after (when the last
+# transactions are gone), how many incoming_call events the flood caused, and how many of
+# the OPTIONS and REGISTERs were answered.
 # Exits non-zero when the legitimate call fails, RSS after the flood is not back within
-# 2 MiB of where it started, or the flood got more than its rate limit's worth of calls.
+# 2 MiB of where it started, the flood got more than its rate limit's worth of calls
+# (10 at once + 2 a second, the default --call-rate-limit), or an OPTIONS or REGISTER went
+# unanswered.
 # Usage: bench/flood.sh [RATE] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,17 +48,30 @@ wait "$fpid"
 rss_invite=$(rss)
 flood options bench/sipp/options.xml
 rss_options=$(rss)
-# Server transactions of the OPTIONS live Timer J (32 s on UDP) after their answer.
+flood register bench/sipp/register.xml
+rss_register=$(rss)
+# The flood's INVITE server transactions live Timer H/I (up to 32 s on UDP) after their
+# answer; the REGISTERs and OPTIONS were answered without any.
 sleep 35
 rss1=$(cat "$work/peak"); rss2=$(rss)
 events=$(grep -c '"event":"incoming_call"' "$work/gw.log" || true)
 refused=$(grep -c 'refused a call' "$work/gw.log" || true)
+# sipp's final statistics: the line "Successful call" holds the cumulative count last.
+answered() { awk '/Successful call/ {n=$NF} END {print n+0}' "$work/$1.out"; }
+ok_options=$(answered options); ok_register=$(answered register)
+mib() { echo "$(($1 / 1024)).$(printf %02d $(( ($1 % 1024) * 100 / 1024 )))"; }
 echo "flood: $total INVITEs at $rate/s from 127.0.0.2: $events incoming_call events;" \
-  "then $total OPTIONS; legitimate call during the flood: $legit;" \
-  "RSS $((rss0 / 1024)).$(( (rss0 % 1024) * 100 / 1024 )) MiB -> peak $((rss1 / 1024)).$(( (rss1 % 1024) * 100 / 1024 ))" \
-  "(after the INVITEs $((rss_invite / 1024)).$(( (rss_invite % 1024) * 100 / 1024 )), after the OPTIONS $((rss_options / 1024)).$(( (rss_options % 1024) * 100 / 1024 )))" \
-  "-> 35 s after $((rss2 / 1024)).$(( (rss2 % 1024) * 100 / 1024 )) MiB; warnings logged: $refused"
+  "then $total OPTIONS ($ok_options answered) and $total REGISTERs ($ok_register answered 405);" \
+  "legitimate call during the flood: $legit;" \
+  "RSS $(mib "$rss0") MiB -> peak $(mib "$rss1") (after the INVITEs $(mib "$rss_invite")," \
+  "the OPTIONS $(mib "$rss_options"), the REGISTERs $(mib "$rss_register")) -> 35 s after $(mib "$rss2") MiB;" \
+  "warnings logged: $refused"
 fail=0
 [ "$legit" = ok ] || { echo "  missed: the legitimate call was not answered" >&2; fail=1; }
 [ "$rss2" -le $((rss0 + 2048)) ] || { echo "  missed: RSS not given back (within 2 MiB)" >&2; fail=1; }
+# The legitimate call is the one event allowed beyond the flood's limit.
+limit=$((10 + 2 * secs + 1))
+[ "$events" -le "$limit" ] || { echo "  missed: $events incoming_call events, more than the rate limit's $limit" >&2; fail=1; }
+[ "$ok_options" -eq "$total" ] || { echo "  missed: $((total - ok_options)) OPTIONS unanswered" >&2; fail=1; }
+[ "$ok_register" -eq "$total" ] || { echo "  missed: $((total - ok_register)) REGISTERs not answered 405" >&2; fail=1; }
 exit $fail
