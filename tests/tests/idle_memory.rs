@@ -1,10 +1,15 @@
-//! An idle gateway gives back the resident pages of its own code: three seconds after
-//! start, and ten seconds after the last call ends; a call in between runs that code
+//! An idle gateway gives back the resident pages of its own code and its allocator's free
+//! memory: three seconds after start, ten seconds after the last call ends, and once a busy
+//! spell (here a storm of TCP connections) has calmed down; a call in between runs that code
 //! again (it comes back from the page cache). `bench/idle.sh` measures what this saves.
 
+#![allow(clippy::print_stderr)] // the figures go to the test's stderr
+
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
 use hasip_tests::gateway::Gateway;
+use hasip_tests::raw;
 use hasip_tests::sipp::{self, SippOptions};
 use hasip_tests::workdir::WorkDir;
 use hasip_tests::{have, wait_for};
@@ -31,6 +36,16 @@ fn resident_code_kib(pid: u32) -> u64 {
         }
     }
     kib
+}
+
+/// Resident KiB of process `pid`'s anonymous memory (its heaps and stacks).
+fn resident_anon_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon")
 }
 
 fn times_given_back(gw: &Gateway) -> usize {
@@ -103,6 +118,70 @@ fn an_idle_gateway_gives_back_its_code_pages_and_still_answers_calls() {
         ended.elapsed() >= Duration::from_secs(9),
         "given back {:?} after the call",
         ended.elapsed()
+    );
+    assert!(gw.is_running());
+}
+
+#[test]
+fn after_a_storm_of_connections_the_heap_goes_back() {
+    let dir = WorkDir::new("idle-memory-storm");
+    let options = json!({
+        "sip_global": {"log_level": 5},
+        "sip": {"enabled": true, "registrar_uri": "", "id_uri": "sip:door@127.0.0.1",
+                "answer_mode": "listen", "settle_time": 0},
+    });
+    let mut gw = Gateway::start_with(&dir, Some(&options), &[]);
+    let pid = gw.process().pid();
+    assert!(
+        wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
+            (times_given_back(&gw) == 1).then_some(())
+        })
+        .is_some(),
+        "no give-back after start: {}",
+        gw.log_text()
+    );
+    let before = resident_anon_kib(pid);
+
+    // 1,200 silent connections from 40 hosts (30 each, under the per-host cap), held open
+    // (the gateway keeps 500, closing the oldest silent ones), then closed: 1,700 inputs
+    // (each accept, each close the gateway did not make), more than a busy spell's 1,000.
+    let mut open: Vec<TcpStream> = Vec::new();
+    for i in 0..1_200 {
+        let host = IpAddr::V4(Ipv4Addr::new(127, 0, 3, 1 + (i % 40) as u8));
+        if let Ok(s) = raw::tcp_connect_from(host, gw.sip, Duration::from_secs(2)) {
+            open.push(s);
+        }
+    }
+    assert!(open.len() >= 1_150, "only {} connections made", open.len());
+    let peak = resident_anon_kib(pid);
+    assert_eq!(
+        times_given_back(&gw),
+        1,
+        "given back in the middle of the storm"
+    );
+    drop(open);
+    let calm_from = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(40), Duration::from_millis(50), || {
+            (times_given_back(&gw) == 2).then_some(())
+        })
+        .is_some(),
+        "no give-back after the storm: {}",
+        gw.log_text()
+    );
+    let waited = calm_from.elapsed();
+    let after = resident_anon_kib(pid);
+    eprintln!(
+        "anonymous memory: {before} KiB idle, {peak} KiB with the connections, \
+         {after} KiB given back {waited:?} after they closed"
+    );
+    assert!(
+        peak >= before + 2 * 1024,
+        "the storm should have grown the heap: {before} -> {peak} KiB"
+    );
+    assert!(
+        after <= before + 1024,
+        "not given back: {before} KiB idle, {peak} KiB in the storm, {after} KiB after"
     );
     assert!(gw.is_running());
 }

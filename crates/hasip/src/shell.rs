@@ -27,10 +27,12 @@ use crate::rtp::{self, Recorder, RtpIn, RtpSocket, Sink};
 use crate::stdin::{self, StdinEvent};
 use crate::tcp::{self, ConnEvent, ConnHandle};
 
+mod give_back;
 mod inputs;
 mod outputs;
 mod start;
 mod turn;
+use give_back::GiveBack;
 use inputs::{
     begin_shutdown, on_connection, on_mqtt, on_resolved, on_rtp, on_stdin, on_stun_bound, on_talk,
     on_web, report_broken_accounts, warn_ignored_flags,
@@ -50,12 +52,6 @@ pub struct Overrides {
 
 /// How long shutdown waits for BYEs and un-REGISTERs to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// When start-up's code has run (registrations sent, Home Assistant and MQTT connected on a
-/// LAN) and its pages can go back (see `turn.rs`, `give_back_code_pages`).
-const TRIM_AFTER_START: Duration = Duration::from_secs(3);
-/// How long after the last call ended its code's pages go back.
-const TRIM_AFTER_CALLS: Duration = Duration::from_secs(10);
 
 /// Maps ha-sip's pjsip levels (0-6) to a tracing filter. Level 5 and up log every SIP
 /// message, as ha-sip does at its default. Release builds compile trace-level logging out

@@ -21,12 +21,8 @@ pub(super) struct Shell {
     /// the loop (every RTP packet) would insert and remove a timer-wheel entry each time.
     pub(super) timer: std::pin::Pin<Box<tokio::time::Sleep>>,
     pub(super) armed: Option<tokio::time::Instant>,
-    /// When to give back the pages of code start-up or the last call ran
-    /// ([`hasip_trim`]): armed at start and when the last call ends.
-    pub(super) trim_timer: std::pin::Pin<Box<tokio::time::Sleep>>,
-    pub(super) trim_armed: bool,
-    /// The engine's call count after the last turn.
-    pub(super) calls_before: usize,
+    /// When to give memory back (after start, the last call, a busy spell).
+    pub(super) give_back: GiveBack,
     /// Set once shutdown has begun: leave when the engine is idle or at this instant.
     pub(super) shutdown_deadline: Option<tokio::time::Instant>,
     pub(super) buf: Vec<u8>,
@@ -243,9 +239,7 @@ pub(super) async fn start(checked: &Checked) -> anyhow::Result<Shell> {
         _health: health,
         timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
         armed: None,
-        trim_timer: Box::pin(tokio::time::sleep(TRIM_AFTER_START)),
-        trim_armed: true,
-        calls_before: 0,
+        give_back: GiveBack::new(),
         shutdown_deadline: None,
         buf: vec![0u8; 65_536],
     })

@@ -48,12 +48,7 @@ impl Shell {
                 // Answered here, by the loop itself: a stuck loop answers nothing.
                 let _ = reply.send(io.status.health(engine.call_count()).to_string());
             }
-            () = &mut self.trim_timer, if self.trim_armed => {
-                self.trim_armed = false;
-                if engine.call_count() == 0 {
-                    give_back_code_pages();
-                }
-            }
+            () = self.give_back.due() => self.give_back.on_due(engine.call_count()),
             () = &mut self.timer, if self.armed.is_some() => {
                 self.armed = None;
                 engine.handle_timeout(Instant::now());
@@ -66,14 +61,7 @@ impl Shell {
             }
         }
         drain(engine, io).await;
-        let calls = self.engine.call_count();
-        if calls == 0 && self.calls_before > 0 {
-            self.trim_timer
-                .as_mut()
-                .reset(tokio::time::Instant::now() + TRIM_AFTER_CALLS);
-            self.trim_armed = true;
-        }
-        self.calls_before = calls;
+        self.give_back.after_turn(self.engine.call_count());
         if self.io.quit && self.shutdown_deadline.is_none() {
             // `quit` already hung up and unregistered; wait for the answers as at SIGTERM.
             self.shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
@@ -137,26 +125,6 @@ impl Shell {
         }
         tracing::info!("stopped");
     }
-}
-
-/// Gives back the resident pages of the program's code and read-only data (start-up's,
-/// the last call's): they come back from the page cache when next run. On a thread of the
-/// blocking pool, a moment after this turn, so that the loop is back waiting by then and
-/// does not bring its own code back at once.
-fn give_back_code_pages() {
-    drop(tokio::task::spawn_blocking(|| {
-        std::thread::sleep(Duration::from_millis(100));
-        let started = Instant::now();
-        match hasip_trim::own_code_pages() {
-            Ok(r) => tracing::debug!(
-                kib = r.resident / 1024,
-                mappings = r.mappings,
-                took_us = started.elapsed().as_micros(),
-                "gave back the resident pages of the program's code"
-            ),
-            Err(e) => tracing::debug!(error = %e, "cannot give back the program's code pages"),
-        }
-    }));
 }
 
 /// A SIP datagram on the UDP socket.
