@@ -1,7 +1,7 @@
 """Connections a peer can open (issue 21): 5,000 silent TCP connections from 400 addresses
 (127.0.1.x ...), 200 half-sent requests, then OPTIONS over UDP and a new TCP connection.
-Prints the gateway's descriptors and RSS before, at the peak and after the first-message
-deadline; exits non-zero when a bound is missed.
+Prints the gateway's descriptors and RSS before, at the peak, after the first-message
+deadline and once the gateway gave its memory back; exits non-zero when a bound is missed.
 
 Usage: python3 bench/connections.py PID PORT
 """
@@ -93,12 +93,20 @@ while time.monotonic() < deadline:
     time.sleep(0.2)
 rss2, fds2 = rss_kib(), fds()
 after = options("UDP") and options("TCP")
+# Once the spell has been calm for ten seconds the gateway gives its memory back
+# (crates/hasip/src/shell/give_back.rs): wait for RSS to come back within 2 MiB of the start.
+calm_from = time.monotonic()
+while time.monotonic() < calm_from + 30 and rss_kib() > rss0 + 2048:
+    time.sleep(0.5)
+rss3, given_after = rss_kib(), time.monotonic() - calm_from
 print(f"connections: {made} attempts in {time.monotonic() - t0:.1f}s; descriptors {fds0} -> {fds1} "
       f"(peak) -> {fds2} (after {FIRST_MESSAGE:.0f}s); RSS {rss0/1024:.2f} -> {rss1/1024:.2f} -> "
-      f"{rss2/1024:.2f} MiB; OPTIONS answered during {during}, after {after}; {len(held)} still open")
+      f"{rss2/1024:.2f} MiB -> {rss3/1024:.2f} MiB {given_after:.0f} s later; "
+      f"OPTIONS answered during {during}, after {after}; {len(held)} still open")
 ok = (fds1 <= fds0 + CAP + 2 and rss1 <= rss0 + CAP * RSS_PER_CONN_KIB and fds2 <= fds0 + 2
-      and during and after and not held)
+      and during and after and not held and rss3 <= rss0 + 2048)
 if not ok:
     print(f"  missed: <= {CAP} connections held, <= {CAP * RSS_PER_CONN_KIB // 1024} MiB for them, "
-          "all closed after the deadline, OPTIONS answered", file=sys.stderr)
+          "all closed after the deadline, OPTIONS answered, RSS back within 2 MiB",
+          file=sys.stderr)
 sys.exit(0 if ok else 1)

@@ -2,7 +2,8 @@
 # Bounded connections (issue 21): the release gateway (embedded default configuration)
 # against 5,000 silent TCP connections and 200 half-sent requests (bench/connections.py).
 # Exits non-zero when a bound is missed: at most 500 connections held, at most 12 KiB of
-# RSS each, all closed after the 10 s first-message deadline, OPTIONS answered throughout.
+# RSS each, all closed after the 10 s first-message deadline, OPTIONS answered throughout,
+# RSS back within 2 MiB of the start once the storm has been calm (the give-back).
 # Usage: bench/connections.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
