@@ -137,11 +137,22 @@ pub enum AssistUpdate {
         /// The conversation id for the next turn.
         conversation_id: Option<String>,
     },
-    /// The spoken answer, decoded at the call's rate, or why there is none (the turn is
-    /// then over without an answer and the caller may speak again).
-    Reply(Result<Arc<[i16]>, String>),
+    /// The spoken answer, decoded, or why there is none (the turn is then over without an
+    /// answer and the caller may speak again).
+    Reply(Result<SpokenReply, String>),
     /// The turn failed (the pipeline's error, the websocket): Assist ends (`error`).
     Failed(String),
+}
+
+/// A spoken answer: mono PCM at `rate`, best decoded at the call's rate (the shell does);
+/// when a re-INVITE changed the call's codec to another rate meanwhile, the engine
+/// resamples it before it plays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpokenReply {
+    /// Mono PCM.
+    pub samples: Arc<[i16]>,
+    /// Its rate, in Hz.
+    pub rate: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,7 +449,11 @@ impl Engine {
 
     /// What the pipeline gave for `turn` of `call`'s Assist.
     pub fn handle_assist(&mut self, now: Instant, call: CallKey, turn: u64, update: AssistUpdate) {
-        let Some(a) = self.calls.get_mut(&call).and_then(|c| c.assist.as_mut()) else {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let call_rate = c.media.rate;
+        let Some(a) = c.assist.as_mut() else {
             return;
         };
         if a.turn != turn {
@@ -466,7 +481,23 @@ impl Engine {
                     return;
                 }
                 match audio {
-                    Ok(samples) => {
+                    Ok(spoken) => {
+                        let samples = if spoken.rate == call_rate || spoken.rate == 0 {
+                            spoken.samples
+                        } else {
+                            // The codec changed its rate since the answer was decoded.
+                            let mut out = Vec::with_capacity(
+                                spoken.samples.len() * call_rate as usize / spoken.rate as usize
+                                    + 1,
+                            );
+                            hasip_media::mix::resample_into(
+                                &spoken.samples,
+                                spoken.rate,
+                                call_rate,
+                                &mut out,
+                            );
+                            out.into()
+                        };
                         a.phase = AssistPhase::Replying;
                         a.vad.reset();
                         let config = AssistState::vad_config(&a.settings, BARGE_IN);

@@ -69,7 +69,7 @@ use hasip_sip::ua::{
     UserAgent,
 };
 
-pub use assist::{AssistEnd, AssistSettings, AssistTap, AssistUpdate};
+pub use assist::{AssistEnd, AssistSettings, AssistTap, AssistUpdate, SpokenReply};
 use call::{Call, CallDirection, Phase};
 pub use command::{Command, CommandError, DtmfMethod};
 pub use config::{Account, AnswerMode, Config, RecordingChannels};

@@ -65,11 +65,14 @@ struct H {
 
 impl H {
     fn new(accounts: Vec<Account>) -> Self {
-        let base = t0();
-        let cfg = Config {
+        Self::with_config(Config {
             accounts,
             ..Config::default()
-        };
+        })
+    }
+
+    fn with_config(cfg: Config) -> Self {
+        let base = t0();
         let mut h = Self {
             e: Engine::new(cfg, 3),
             base,

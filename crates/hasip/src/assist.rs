@@ -2,7 +2,8 @@
 //! becomes one `assist_pipeline/run` over the websocket (hasip-ha), fed with the caller's
 //! audio as the engine taps it (resampled to 16 kHz on the loop, a few microseconds and
 //! one allocation a frame) until the engine says the caller stopped; what the pipeline reports, and the
-//! spoken answer fetched and decoded at the call's rate, go back to the loop as
+//! spoken answer fetched and decoded at the rate of the call's latest audio (the engine
+//! resamples it should a re-INVITE change that rate meanwhile), go back to the loop as
 //! [`AssistMsg`]s for [`hasip_engine::Engine::handle_assist`].
 //!
 //! A pipeline asked for by `language` is looked up once per Assist (the first pipeline in
@@ -10,8 +11,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use hasip_engine::{AssistTap, AssistUpdate, CallKey};
+use hasip_engine::{AssistTap, AssistUpdate, CallKey, SpokenReply};
 use hasip_ha::{ASSIST_RATE, AssistProgress, AssistRequest, HaClient};
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
@@ -47,8 +49,9 @@ struct Link {
     pipeline: Pipeline,
     asked: Option<String>,
     language: Option<String>,
-    /// The call's rate: spoken answers are decoded to it.
-    rate: u32,
+    /// The rate of the call's latest tapped audio (its codec's, which a re-INVITE can
+    /// change): spoken answers are decoded to it.
+    rate: Arc<AtomicU32>,
     /// The turn whose audio is flowing, and where it goes.
     current: Option<(u64, mpsc::Sender<Vec<i16>>)>,
     tasks: Vec<JoinHandle<()>>,
@@ -89,7 +92,7 @@ impl Links {
                 pipeline: Arc::new(OnceCell::new()),
                 asked: pipeline,
                 language,
-                rate,
+                rate: Arc::new(AtomicU32::new(rate)),
                 current: None,
                 tasks: Vec::new(),
             },
@@ -129,12 +132,13 @@ impl Links {
                     call,
                     turn,
                     conversation_id: conversation_id.map(str::to_owned),
-                    rate: link.rate,
+                    rate: link.rate.clone(),
                     audio: audio_rx,
                     tx: self.tx.clone(),
                 })));
             }
             AssistTap::Audio { pcm, rate } => {
+                link.rate.store(rate, Ordering::Relaxed);
                 let Some((turn, audio)) = &link.current else {
                     return;
                 };
@@ -173,7 +177,7 @@ struct Turn {
     call: CallKey,
     turn: u64,
     conversation_id: Option<String>,
-    rate: u32,
+    rate: Arc<AtomicU32>,
     audio: mpsc::Receiver<Vec<i16>>,
     tx: mpsc::Sender<AssistMsg>,
 }
@@ -220,7 +224,12 @@ async fn turn_update(t: Turn) -> Result<AssistUpdate, String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(AssistUpdate::Reply(
-        spoken_answer(&t.client, result.tts_url.as_deref(), t.rate).await,
+        spoken_answer(
+            &t.client,
+            result.tts_url.as_deref(),
+            t.rate.load(Ordering::Relaxed),
+        )
+        .await,
     ))
 }
 
@@ -261,7 +270,7 @@ async fn spoken_answer(
     client: &HaClient,
     url: Option<&str>,
     rate: u32,
-) -> Result<Arc<[i16]>, String> {
+) -> Result<SpokenReply, String> {
     let url = url.ok_or("the pipeline gave no spoken answer")?;
     let parsed = if url.starts_with("http://") || url.starts_with("https://") {
         hasip_ha::Url::parse(url).ok()
@@ -273,9 +282,10 @@ async fn spoken_answer(
         .fetch_audio(&parsed)
         .await
         .map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || {
+    let samples = tokio::task::spawn_blocking(move || {
         crate::audio::decode(&audio.data, rate, "assist: the spoken answer")
     })
     .await
-    .map_err(|e| format!("assist: decoder failed: {e}"))?
+    .map_err(|e| format!("assist: decoder failed: {e}"))??;
+    Ok(SpokenReply { samples, rate })
 }

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::assist::AssistPhase;
-use crate::{AssistSettings, AssistTap, AssistUpdate};
+use crate::{AssistSettings, AssistTap, AssistUpdate, SpokenReply};
 
 /// What the engine hands the shell's Assist, flattened.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,8 +38,8 @@ impl MediaIo for AssistWire {
                 conversation_id,
             } => Tap::Started(turn, conversation_id.map(str::to_owned), now),
             AssistTap::Audio { pcm, rate } => {
-                assert_eq!(rate, 8000);
-                Tap::Audio(pcm.len())
+                assert_eq!(pcm.len() as u32 % (rate / 50), 0, "whole 20 ms frames");
+                Tap::Audio(pcm.len() * 8000 / rate as usize)
             }
         });
     }
@@ -59,7 +59,16 @@ struct Caller {
 impl Caller {
     /// An answered, established call from the phone.
     fn new() -> Self {
-        let mut h = H::new(vec![account(AnswerMode::Accept, 0)]);
+        Self::with_codecs(Config::default().codecs)
+    }
+
+    /// The same, the gateway offering `codecs` (in re-INVITEs too).
+    fn with_codecs(codecs: Vec<hasip_sip::sdp::Codec>) -> Self {
+        let mut h = H::with_config(Config {
+            accounts: vec![account(AnswerMode::Accept, 0)],
+            codecs,
+            ..Config::default()
+        });
         h.recv(&invite());
         let ok = h.sent.pop().unwrap();
         let tag = ok.to().unwrap().unwrap().tag().unwrap().to_owned();
@@ -77,29 +86,70 @@ impl Caller {
         }
     }
 
+    /// A re-INVITE (CSeq `cseq`) from the phone that moves the call to `codec`; the phone
+    /// sends with it from then on.
+    fn switch_codec(&mut self, codec: hasip_media::Codec, cseq: u32) {
+        let pt = codec.static_payload_type().unwrap();
+        let name = match codec {
+            hasip_media::Codec::Pcma => "PCMA",
+            hasip_media::Codec::G722 => "G722",
+            other => panic!("{other:?}: not in this test"),
+        };
+        let sdp = SDP
+            .replace("RTP/AVP 0 101", &format!("RTP/AVP {pt} 101"))
+            .replace(
+                "a=rtpmap:0 PCMU/8000",
+                &format!("a=rtpmap:{pt} {name}/8000"),
+            );
+        let body = sdp.replace('\n', "\r\n");
+        let tag = self.tag.clone();
+        let reinvite = in_dialog("INVITE", &tag, cseq).replace(
+            "Content-Length: 0\n\n",
+            &format!(
+                "Contact: <sip:door@127.0.0.1:5070>\nContent-Type: application/sdp\nContent-Length: {}\n\n{}",
+                body.len(),
+                sdp
+            ),
+        );
+        self.h.recv(&reinvite);
+        assert!(
+            self.h.sent.iter().any(|m| m.status() == Some(200)),
+            "the re-INVITE is answered: {:?}",
+            self.h.sent
+        );
+        self.h.sent.clear();
+        self.codec = codec.instantiate().unwrap();
+        self.pt = pt;
+    }
+
     fn id(&self) -> String {
         self.h.e.call_ids()[0].clone()
     }
 
     /// The phone sends `ms` of a 300 Hz tone at `amplitude` (0: silence), one packet per
-    /// 20 ms, each followed by the engine's ticks up to that moment.
+    /// 20 ms at its codec's rate, each followed by the engine's ticks up to that moment.
     fn say(&mut self, ms: u32, amplitude: f64) {
         let remote = SocketAddr::from(([127, 0, 0, 1], 16000));
+        let codec = self.codec.codec();
+        let rate = codec.sample_rate();
         for _ in 0..ms / 20 {
-            let pcm: Vec<i16> = (0..160u32)
+            let first =
+                (u64::from(self.ts) * u64::from(rate) / u64::from(codec.clock_rate())) as u32;
+            let pcm: Vec<i16> = (0..rate / 50)
                 .map(|i| {
-                    let t = f64::from(self.ts + i) / 8000.0;
+                    let t = f64::from(first + i) / f64::from(rate);
                     (amplitude * (2.0 * std::f64::consts::PI * 300.0 * t).sin()) as i16
                 })
                 .collect();
             let mut payload = [0u8; 160];
-            self.codec.encode(&pcm, &mut payload).unwrap();
+            let n = self.codec.encode(&pcm, &mut payload).unwrap();
+            let payload = &payload[..n];
             let mut p = vec![0x80, self.pt, (self.seq >> 8) as u8, self.seq as u8];
             p.extend_from_slice(&self.ts.to_be_bytes());
             p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-            p.extend_from_slice(&payload);
+            p.extend_from_slice(payload);
             self.seq = self.seq.wrapping_add(1);
-            self.ts = self.ts.wrapping_add(160);
+            self.ts = self.ts.wrapping_add(codec.rtp_units(pcm.len()));
             let until = self.h.now + Duration::from_millis(20);
             self.h.e.handle_rtp(self.h.now, CallKey(1), remote, &p);
             self.h.drain();
@@ -284,7 +334,13 @@ fn answers_become_events_the_reply_plays_and_the_caller_can_speak_over_it() {
     let reply: Arc<[i16]> = (0..16_000u32)
         .map(|i| ((f64::from(i) * 0.3).sin() * 12_000.0) as i16)
         .collect();
-    c.update(1, AssistUpdate::Reply(Ok(reply.clone())));
+    c.update(
+        1,
+        AssistUpdate::Reply(Ok(SpokenReply {
+            samples: reply.clone(),
+            rate: 8000,
+        })),
+    );
     c.wire.loud_packets = 0;
     c.say(400, 0.0);
     assert!(
@@ -324,7 +380,13 @@ fn answers_become_events_the_reply_plays_and_the_caller_can_speak_over_it() {
     );
     // Turn 2's reply plays out to the end: back to waiting.
     c.say(600, 0.0);
-    c.update(2, AssistUpdate::Reply(Ok(reply[..1600].into())));
+    c.update(
+        2,
+        AssistUpdate::Reply(Ok(SpokenReply {
+            samples: reply[..1600].into(),
+            rate: 8000,
+        })),
+    );
     c.say(600, 0.0);
     assert_eq!(c.phase(), Some(AssistPhase::Waiting));
     // No playback_done for Assist's replies.
@@ -446,27 +508,7 @@ fn a_codec_change_in_the_middle_of_assist_keeps_the_caller_heard() {
         settings: AssistSettings::default(),
     });
     c.say(200, 0.0);
-    let pcma = SDP
-        .replace("RTP/AVP 0 101", "RTP/AVP 8 101")
-        .replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000");
-    let body = pcma.replace('\n', "\r\n");
-    let tag = c.tag.clone();
-    let reinvite = in_dialog("INVITE", &tag, 5).replace(
-        "Content-Length: 0\n\n",
-        &format!(
-            "Contact: <sip:door@127.0.0.1:5070>\nContent-Type: application/sdp\nContent-Length: {}\n\n{}",
-            body.len(),
-            pcma
-        ),
-    );
-    c.h.recv(&reinvite);
-    assert!(
-        c.h.sent.iter().any(|m| m.status() == Some(200)),
-        "the re-INVITE is answered: {:?}",
-        c.h.sent
-    );
-    c.codec = hasip_media::Codec::Pcma.instantiate().unwrap();
-    c.pt = 8;
+    c.switch_codec(hasip_media::Codec::Pcma, 5);
     c.say(200, 0.0);
     c.say(600, 8000.0);
     c.say(700, 0.0);
@@ -479,4 +521,49 @@ fn a_codec_change_in_the_middle_of_assist_keeps_the_caller_heard() {
         c.wire.taps
     );
     assert_eq!(c.phase(), Some(AssistPhase::Thinking));
+}
+
+/// A spoken answer decoded at the rate the call had (PCMU, 8 kHz) plays at its own speed
+/// after a re-INVITE moved the call to G.722 (16 kHz) while Home Assistant was thinking:
+/// the engine resamples it (played unchanged, one second of answer would last half a
+/// second).
+#[test]
+fn an_answer_decoded_before_a_codec_change_plays_at_its_speed() {
+    use hasip_media::Codec;
+    use hasip_sip::sdp::Codec as Offered;
+    let mut c = Caller::with_codecs(vec![Offered::Pcmu, Offered::Pcma, Offered::G722]);
+    let number = c.id();
+    c.command(Command::Assist {
+        number,
+        settings: AssistSettings::default(),
+    });
+    c.say(200, 0.0);
+    c.say(600, 8000.0);
+    c.say(700, 0.0);
+    assert_eq!(c.phase(), Some(AssistPhase::Thinking));
+    c.switch_codec(Codec::G722, 5);
+    c.say(100, 0.0);
+    let reply: Arc<[i16]> = (0..8000u32)
+        .map(|i| ((f64::from(i) * 0.3).sin() * 12_000.0) as i16)
+        .collect();
+    c.update(
+        1,
+        AssistUpdate::Reply(Ok(SpokenReply {
+            samples: reply,
+            rate: 8000,
+        })),
+    );
+    assert_eq!(c.phase(), Some(AssistPhase::Replying));
+    c.say(800, 0.0);
+    assert_eq!(
+        c.phase(),
+        Some(AssistPhase::Replying),
+        "one second of answer is over after 0.8 s"
+    );
+    c.say(400, 0.0);
+    assert_eq!(
+        c.phase(),
+        Some(AssistPhase::Waiting),
+        "one second of answer still plays after 1.2 s"
+    );
 }
