@@ -13,6 +13,7 @@ pub mod coturn;
 pub mod dnsmasq;
 pub mod gateway;
 pub mod ha;
+pub mod ingress;
 pub mod kamailio;
 pub mod mosquitto;
 pub mod netns;

@@ -3,8 +3,9 @@
 //! gateway in listen mode; the page shows the ringing call; a click answers it, a digit
 //! button sends 5 (baresip receives it), a click hangs up (the SIP call ends). Screenshots
 //! at desktop and phone widths go to the test's directory (kept when it fails) and the
-//! page may not be wider than the window. Also: the token stand-alone, and the ingress peer and path prefix
-//! in the add-on.
+//! page may not be wider than the window. Also: the token stand-alone, the ingress peer and
+//! path prefix in the add-on, and Talk through an ingress stand-in, as a user of the add-on's
+//! panel reaches it.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -349,10 +350,8 @@ fn only_the_recordings_of_this_gateway_are_served_to_the_page() {
 /// fake device playing a 1 kHz tone) talks in the call over WebRTC. The page hears 600 Hz
 /// (measured in the page with WebAudio); the door's recording holds the 1 kHz tone; hanging
 /// up in the page ends the SIP call.
-#[test]
-fn talk_from_the_browser_the_door_hears_it_and_the_page_hears_the_door() {
-    require(&["chromium", "node", "npm", "baresip", "sox"]);
-    let dir = WorkDir::new("dashboard-talk");
+/// What the door plays (a 600 Hz tone) and the browser's fake microphone (1 kHz).
+fn talk_sounds(dir: &WorkDir) -> (std::path::PathBuf, std::path::PathBuf) {
     let door_says = dir.file("door.wav");
     hasip_tests::audio::tone_wav(&door_says, 600, 30);
     let mic = dir.file("mic.wav");
@@ -372,17 +371,13 @@ fn talk_from_the_browser_the_door_hears_it_and_the_page_hears_the_door() {
         "gain",
         "-6",
     ]);
-    let (gw, web) = gateway_with_page(&dir, &options());
-    let mut o = BaresipOptions::direct("door");
-    o.source = Some(door_says);
-    let door = door_calls(&dir, &gw, &o);
+    (door_says, mic)
+}
 
-    let url = format!("http://{web}/?token={TOKEN}");
-    let mut page = Script::start(
-        &dir,
-        "talk.mjs",
-        &[url.as_ref(), mic.as_os_str(), "600".as_ref()],
-    );
+/// `talk.mjs` has clicked Talk on the door's ringing call: the call is answered, the page
+/// hears the door's 600 Hz, Hang up ends the SIP call, and the door heard the browser's
+/// 1 kHz for as long as the talk lasted.
+fn talk_until_hang_up(mut page: Script, door: &Baresip) {
     page.step("CONNECTED");
     door.wait_event("CALL_ESTABLISHED", WAIT)
         .expect("Talk answered the door's call");
@@ -398,7 +393,6 @@ fn talk_from_the_browser_the_door_hears_it_and_the_page_hears_the_door() {
     door.wait_event("CALL_CLOSED", WAIT)
         .expect("the page's Hang up ended the SIP call");
     page.succeeded();
-    // What the door heard: the browser's 1 kHz, for as long as the talk lasted.
     let (dec, _) = wait_for(WAIT, Duration::from_millis(50), || door.recordings())
         .expect("the door recorded the call");
     let heard = hasip_tests::audio::read_wav(&dec);
@@ -410,5 +404,95 @@ fn talk_from_the_browser_the_door_hears_it_and_the_page_hears_the_door() {
     assert!(
         to - from >= 0.8 && share > 0.5,
         "the door heard {from:.2}-{to:.2} s with a 1 kHz share of {share:.2}"
+    );
+}
+
+#[test]
+fn talk_from_the_browser_the_door_hears_it_and_the_page_hears_the_door() {
+    require(&["chromium", "node", "npm", "baresip", "sox"]);
+    let dir = WorkDir::new("dashboard-talk");
+    let (door_says, mic) = talk_sounds(&dir);
+    let (gw, web) = gateway_with_page(&dir, &options());
+    let mut o = BaresipOptions::direct("door");
+    o.source = Some(door_says);
+    let door = door_calls(&dir, &gw, &o);
+
+    let url = format!("http://{web}/?token={TOKEN}");
+    let page = Script::start(
+        &dir,
+        "talk.mjs",
+        &[url.as_ref(), mic.as_os_str(), "600".as_ref()],
+    );
+    talk_until_hang_up(page, &door);
+}
+
+/// The add-on's panel as a user opens it: Chromium reaches the page through a stand-in of
+/// Home Assistant's and the Supervisor's ingress proxies (`tests/peers/supervisor/
+/// ingress.py`: path prefix, the Supervisor's address as the only peer, answers without a
+/// length streamed), the gateway runs as the add-on. The page is open before the door
+/// rings, so the ringing call reaches it through the proxy's event stream; Talk's offer
+/// goes through the proxy, its media straight to the gateway's advertised address.
+#[test]
+fn talk_through_home_assistants_ingress_in_the_add_on() {
+    require(&["chromium", "node", "npm", "baresip", "sox", "python3"]);
+    let dir = WorkDir::new("dashboard-talk-ingress");
+    let (door_says, mic) = talk_sounds(&dir);
+    let port = ports::free_port();
+    let gw = Gateway::start_env(
+        &dir,
+        Some(&options()),
+        &[],
+        &[
+            ("SUPERVISOR_TOKEN", "test"),
+            ("INGRESS_PORT", &port.to_string()),
+            ("INGRESS_PEER", "127.0.0.2"),
+        ],
+    );
+    assert!(
+        gw.wait_log("dashboard page served", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    let ingress = hasip_tests::ingress::Ingress::start(
+        &dir,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "127.0.0.2".parse().expect("address"),
+    );
+    let page = Script::start(
+        &dir,
+        "talk.mjs",
+        &[ingress.url.as_ref(), mic.as_os_str(), "600".as_ref()],
+    );
+    let events = format!("{}/api/events", ingress.prefix);
+    let streaming = wait_for(WAIT, Duration::from_millis(50), || {
+        ingress
+            .requests()
+            .into_iter()
+            .find(|r| r["path"].as_str().is_some_and(|p| p.starts_with(&events)))
+    })
+    .expect("the page opened its event stream through the proxy");
+    assert_eq!(streaming["status"], 200, "{streaming}");
+    assert_eq!(streaming["streamed"], true, "{streaming}");
+
+    let mut o = BaresipOptions::direct("door");
+    o.source = Some(door_says);
+    let door = door_calls(&dir, &gw, &o);
+    talk_until_hang_up(page, &door);
+
+    let requests = ingress.requests();
+    let served = |method: &str, path: &str, status: u64| {
+        requests.iter().any(|r| {
+            r["method"] == method
+                && r["path"].as_str().is_some_and(|p| p.starts_with(path))
+                && r["status"] == status
+        })
+    };
+    assert!(
+        served("GET", &format!("{}/", ingress.prefix), 200),
+        "{requests:?}"
+    );
+    assert!(
+        served("POST", &format!("{}/api/talk?call=", ingress.prefix), 201),
+        "Talk's offer went through the proxy: {requests:?}"
     );
 }
