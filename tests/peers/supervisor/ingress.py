@@ -13,7 +13,7 @@ supervisor/api/ingress.py):
       172.30.32.2 on the hassio network; the add-on serves that peer only), with the
       browser's headers less the hop-by-hop ones and Content-Length, plus
       X-Ingress-Path: /api/hassio_ingress/TOKEN, X-Hass-Source: core.ingress and
-      X-Forwarded-For; the request body is read whole first.
+      X-Forwarded-For, -Host and -Proto; the request body is read whole first.
       The answer: buffered when it has a Content-Length under 4,194,000 bytes (or is empty
       by its status), else streamed chunk by chunk as it comes (server-sent events),
       with X-Accel-Buffering: no.
@@ -76,6 +76,8 @@ class Ingress(http.server.BaseHTTPRequestHandler):
         forwarded = self.headers.get("X-Forwarded-For")
         client = self.client_address[0]
         headers["X-Forwarded-For"] = f"{forwarded}, {client}" if forwarded else client
+        headers.setdefault("X-Forwarded-Host", self.headers.get("Host", ""))
+        headers.setdefault("X-Forwarded-Proto", "http")
         upstream = http.client.HTTPConnection(addon_host, int(addon_port),
                                               source_address=(args.source, 0), timeout=60)
         try:
