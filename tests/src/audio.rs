@@ -2,6 +2,7 @@
 //! and say how faithfully it arrived (alignment, correlation, SNR, active duration, tone).
 
 use std::path::Path;
+use std::time::Duration;
 
 /// A 16-bit PCM WAV: its rate and each channel's samples.
 #[derive(Debug, Clone)]
@@ -178,8 +179,24 @@ pub fn find(reference: &[i16], recording: &[i16], rate: u32) -> Option<Match> {
 /// gaps shift the rest of the audio, which lowers the correlation of the whole); `None`
 /// when the reference is not found at all.
 pub fn share_found(reference: &[i16], recording: &[i16], rate: u32, min: f64) -> Option<f64> {
+    share_found_in_pieces(reference, recording, rate, min, Duration::from_millis(500))
+}
+
+/// [`share_found`] with pieces of `piece`: shorter pieces make a stretch that a receiver's
+/// own processing changed (noise suppression settling at the onset of speech) cost less,
+/// while a lost stretch still costs every piece it spans.
+pub fn share_found_in_pieces(
+    reference: &[i16],
+    recording: &[i16],
+    rate: u32,
+    min: f64,
+    piece: Duration,
+) -> Option<f64> {
     let whole = find(reference, recording, rate)?;
-    let len = (rate / 2) as usize;
+    let len = (f64::from(rate) * piece.as_secs_f64()) as usize;
+    if len == 0 {
+        return None;
+    }
     let slack = (rate as usize * 3) / 10;
     let peak = rms(reference);
     let (mut tried, mut found) = (0usize, 0usize);

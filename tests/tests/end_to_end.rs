@@ -853,9 +853,14 @@ fn voip_announcement(dir: &WorkDir, ha: &HomeAssistant) -> Vec<i16> {
 /// Whether `got` holds `reference`: found as a whole, and three quarters of its half-second
 /// pieces at a correlation of 0.8 or more near there (Home Assistant's Python sender can
 /// leave gaps when the machine is busy, which shifts the rest of what it says).
+/// Three quarters of its loud half-second pieces each match in place (correlation 0.8,
+/// within 0.3 s of where the whole matches best). The whole's own correlation is not
+/// judged: a sender starved of CPU (Home Assistant's Python under a loaded machine) comes
+/// late, the receiving side plays 20-40 ms of silence and the rest follows shifted, which
+/// takes the whole's correlation below 0.5 (measured: 0.49) while every piece still
+/// matches.
 fn same_audio(reference: &[i16], got: &[i16]) -> bool {
-    audio::find(reference, got, 8000).is_some_and(|m| m.correlation > 0.5)
-        && audio::share_found(reference, got, 8000, 0.8).is_some_and(|share| share >= 0.75)
+    audio::share_found(reference, got, 8000, 0.8).is_some_and(|share| share >= 0.75)
 }
 
 /// Whether `phone`'s recording of what it received holds `reference` within `within`.
@@ -950,7 +955,12 @@ fn a_phone_is_bridged_to_home_assistants_voice_assistant() {
     let stt = ha.config_dir().join("stt_received.wav");
     let heard_by_ha = audio::as_8k_mono(&stt, &dir.file("stt-8k.wav"));
     let words = audio::trim(&said, 8000, 0.01, 0.02);
-    let m = audio::share_found(words, &heard_by_ha, 8000, 0.7);
+    // Quarter-second pieces: Home Assistant's noise suppression reshapes the first 100-150
+    // ms of speech (how much depends on how much silence it heard before, which varies with
+    // timing), which cost a whole half-second piece of three (measured: 0.57), so one piece
+    // in three failed the test under load although no audio was missing.
+    let m =
+        audio::share_found_in_pieces(words, &heard_by_ha, 8000, 0.7, Duration::from_millis(250));
     assert!(
         m.is_some_and(|share| share >= 0.75),
         "Home Assistant's STT got bob's words: {m:?} of them"
