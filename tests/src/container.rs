@@ -358,11 +358,7 @@ impl Supervisor {
 
     /// Every request it served: method, path and status.
     pub fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        crate::read_json_lines(&self.log)
     }
 }
 

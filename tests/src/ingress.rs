@@ -72,10 +72,6 @@ impl Ingress {
 
     /// Every request it forwarded: method, path, status and whether it was streamed.
     pub fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        crate::read_json_lines(&self.log)
     }
 }

@@ -34,6 +34,16 @@ pub fn workspace_root() -> PathBuf {
     here.parent().map(PathBuf::from).unwrap_or(here)
 }
 
+/// The JSON lines of `path` (a stand-in's request log), skipping any that do not parse
+/// (the last one while it is being written); none when the file is not there yet.
+pub fn read_json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// Polls `cond` every `step` until it returns `Some` or `timeout` passes.
 ///
 /// This is the only way tests wait: on a condition, with a deadline; never a bare sleep.

@@ -85,6 +85,31 @@ fn gateway_with_page(dir: &WorkDir, options: &serde_json::Value) -> (Gateway, So
     (gw, web)
 }
 
+/// Where the Supervisor's ingress proxy comes from in these tests (172.30.32.2 in the add-on).
+const INGRESS_PEER: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+/// A gateway as the add-on (`SUPERVISOR_TOKEN` set) serving the page on a free ingress port
+/// to [`INGRESS_PEER`] only, and where.
+fn gateway_in_the_add_on(dir: &WorkDir) -> (Gateway, SocketAddr) {
+    let web = SocketAddr::from(([127, 0, 0, 1], ports::free_port()));
+    let gw = Gateway::start_env(
+        dir,
+        Some(&options()),
+        &[],
+        &[
+            ("SUPERVISOR_TOKEN", "test"),
+            ("INGRESS_PORT", &web.port().to_string()),
+            ("INGRESS_PEER", &INGRESS_PEER.to_string()),
+        ],
+    );
+    assert!(
+        gw.wait_log("dashboard page served", WAIT),
+        "{}",
+        gw.log_text()
+    );
+    (gw, web)
+}
+
 /// baresip as the door (`options`), calling the gateway until it rings.
 fn door_calls(dir: &WorkDir, gw: &Gateway, options: &BaresipOptions) -> Baresip {
     let door = Baresip::start(dir, options);
@@ -210,29 +235,13 @@ fn answer_send_a_digit_and_hang_up_from_the_page_in_chromium() {
 #[test]
 fn in_the_add_on_only_the_ingress_peer_is_served_under_its_path() {
     let dir = WorkDir::new("dashboard-ingress");
-    let port = ports::free_port();
-    let gw = Gateway::start_env(
-        &dir,
-        Some(&options()),
-        &[],
-        &[
-            ("SUPERVISOR_TOKEN", "test"),
-            ("INGRESS_PORT", &port.to_string()),
-            ("INGRESS_PEER", "127.0.0.2"),
-        ],
-    );
-    assert!(
-        gw.wait_log("dashboard page served", WAIT),
-        "{}",
-        gw.log_text()
-    );
-    let web = SocketAddr::from(([127, 0, 0, 1], port));
+    let (_gw, web) = gateway_in_the_add_on(&dir);
     // Anyone else on the network: refused, token or not.
     let (code, _) = http("127.0.0.1", web, "/", "");
     assert_eq!(code, 403);
     // The Supervisor's proxy, with the path prefix the browser sees.
     let (code, body) = http(
-        "127.0.0.2",
+        &INGRESS_PEER.to_string(),
         web,
         "/",
         "X-Ingress-Path: /api/hassio_ingress/AbC_12-x\r\n",
@@ -242,7 +251,7 @@ fn in_the_add_on_only_the_ingress_peer_is_served_under_its_path() {
         body.contains(r#"<base href="/api/hassio_ingress/AbC_12-x/">"#),
         "{body}"
     );
-    let (code, state) = http("127.0.0.2", web, "/api/state", "");
+    let (code, state) = http(&INGRESS_PEER.to_string(), web, "/api/state", "");
     assert_eq!(code, 200);
     let state: serde_json::Value = serde_json::from_str(&state).expect("JSON");
     assert_eq!(state["accounts"][0]["registration"], "direct", "{state}");
@@ -437,27 +446,8 @@ fn talk_through_home_assistants_ingress_in_the_add_on() {
     require(&["chromium", "node", "npm", "baresip", "sox", "python3"]);
     let dir = WorkDir::new("dashboard-talk-ingress");
     let (door_says, mic) = talk_sounds(&dir);
-    let port = ports::free_port();
-    let gw = Gateway::start_env(
-        &dir,
-        Some(&options()),
-        &[],
-        &[
-            ("SUPERVISOR_TOKEN", "test"),
-            ("INGRESS_PORT", &port.to_string()),
-            ("INGRESS_PEER", "127.0.0.2"),
-        ],
-    );
-    assert!(
-        gw.wait_log("dashboard page served", WAIT),
-        "{}",
-        gw.log_text()
-    );
-    let ingress = hasip_tests::ingress::Ingress::start(
-        &dir,
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        "127.0.0.2".parse().expect("address"),
-    );
+    let (gw, web) = gateway_in_the_add_on(&dir);
+    let ingress = hasip_tests::ingress::Ingress::start(&dir, web, INGRESS_PEER);
     let page = Script::start(
         &dir,
         "talk.mjs",

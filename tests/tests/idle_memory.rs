@@ -52,6 +52,19 @@ fn times_given_back(gw: &Gateway) -> usize {
     gw.log_text().matches(GAVE_BACK).count()
 }
 
+/// Waits until memory has gone back `n` times in all; panics with the log, saying `what`,
+/// when it has not within `within`.
+fn wait_given_back(gw: &Gateway, n: usize, within: Duration, what: &str) {
+    assert!(
+        wait_for(within, Duration::from_millis(20), || {
+            (times_given_back(gw) == n).then_some(())
+        })
+        .is_some(),
+        "{what}: {}",
+        gw.log_text()
+    );
+}
+
 #[test]
 fn an_idle_gateway_gives_back_its_code_pages_and_still_answers_calls() {
     assert!(have("sipp"), "sipp is needed: run ./build.sh test");
@@ -70,14 +83,7 @@ fn an_idle_gateway_gives_back_its_code_pages_and_still_answers_calls() {
         0,
         "given back before start-up was measured"
     );
-    assert!(
-        wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
-            (times_given_back(&gw) == 1).then_some(())
-        })
-        .is_some(),
-        "{}",
-        gw.log_text()
-    );
+    wait_given_back(&gw, 1, Duration::from_secs(10), "no give-back after start");
     assert!(
         started.elapsed() >= Duration::from_secs(3),
         "given back before start-up was over"
@@ -106,13 +112,11 @@ fn an_idle_gateway_gives_back_its_code_pages_and_still_answers_calls() {
     let ended = Instant::now();
     assert!(resident_code_kib(pid) > after, "the call ran no code?");
     // Ten seconds after the call, the pages go back again.
-    assert!(
-        wait_for(Duration::from_secs(20), Duration::from_millis(50), || {
-            (times_given_back(&gw) == 2).then_some(())
-        })
-        .is_some(),
-        "{}",
-        gw.log_text()
+    wait_given_back(
+        &gw,
+        2,
+        Duration::from_secs(20),
+        "no give-back after the call",
     );
     assert!(
         ended.elapsed() >= Duration::from_secs(9),
@@ -132,14 +136,7 @@ fn after_a_storm_of_connections_the_heap_goes_back() {
     });
     let mut gw = Gateway::start_with(&dir, Some(&options), &[]);
     let pid = gw.process().pid();
-    assert!(
-        wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
-            (times_given_back(&gw) == 1).then_some(())
-        })
-        .is_some(),
-        "no give-back after start: {}",
-        gw.log_text()
-    );
+    wait_given_back(&gw, 1, Duration::from_secs(10), "no give-back after start");
     let before = resident_anon_kib(pid);
 
     // 1,200 silent connections from 40 hosts (30 each, under the per-host cap), held open
@@ -161,13 +158,11 @@ fn after_a_storm_of_connections_the_heap_goes_back() {
     );
     drop(open);
     let calm_from = Instant::now();
-    assert!(
-        wait_for(Duration::from_secs(40), Duration::from_millis(50), || {
-            (times_given_back(&gw) == 2).then_some(())
-        })
-        .is_some(),
-        "no give-back after the storm: {}",
-        gw.log_text()
+    wait_given_back(
+        &gw,
+        2,
+        Duration::from_secs(40),
+        "no give-back after the storm",
     );
     let waited = calm_from.elapsed();
     let after = resident_anon_kib(pid);
