@@ -127,7 +127,7 @@ for r in range(rounds):
     lost = [e for e in emitted if e not in seen]
     unknown = [g for g in seen if g not in want]
     order = {}
-    for i, (c, e) in enumerate(emitted):
+    for c, e in emitted:
         order.setdefault(c, []).append(e)
     delivered_order = {}
     for c, e in got:

@@ -50,7 +50,10 @@ struct Link {
     asked: Option<String>,
     language: Option<String>,
     /// The rate of the call's latest tapped audio (its codec's, which a re-INVITE can
-    /// change): spoken answers are decoded to it.
+    /// change): spoken answers are decoded to it, read when the answer arrives, so that a
+    /// call moved to G.722 gets the answer decoded at 16 kHz rather than an 8 kHz decode
+    /// the engine would have to upsample (it does only for a change during the answer's
+    /// fetch).
     rate: Arc<AtomicU32>,
     /// The turn whose audio is flowing, and where it goes.
     current: Option<(u64, mpsc::Sender<Vec<i16>>)>,

@@ -47,13 +47,14 @@ impl GiveBack {
         }
     }
 
-    /// Completes when the timer is due; never while it is not armed.
+    /// Whether the timer is armed: the loop polls [`GiveBack::due`] only then.
+    pub(super) fn is_armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Completes when the timer is due (poll it only while [`GiveBack::is_armed`]).
     pub(super) async fn due(&mut self) {
-        if self.armed {
-            self.timer.as_mut().await;
-        } else {
-            std::future::pending::<()>().await;
-        }
+        self.timer.as_mut().await;
     }
 
     /// The timer was due: gives memory back when no call runs and the loop has been calm

@@ -48,7 +48,9 @@ impl Shell {
                 // Answered here, by the loop itself: a stuck loop answers nothing.
                 let _ = reply.send(io.status.health(engine.call_count()).to_string());
             }
-            () = self.give_back.due() => self.give_back.on_due(engine.call_count()),
+            () = self.give_back.due(), if self.give_back.is_armed() => {
+                self.give_back.on_due(engine.call_count());
+            }
             () = &mut self.timer, if self.armed.is_some() => {
                 self.armed = None;
                 engine.handle_timeout(Instant::now());
